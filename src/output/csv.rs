@@ -1,0 +1,41 @@
+//! CSV (RFC 4180) with a header row naming the same fields as ndjson.
+//! No field can contain a comma, quote or newline, so none is quoted.
+
+use super::Format;
+use crate::rx::Finding;
+use std::io::{self, Write};
+
+pub const HEADER: &str = "ip,port,proto,state,reason,ttl,ts";
+
+pub struct Csv;
+
+impl Format for Csv {
+    fn begin(&mut self, w: &mut dyn Write) -> io::Result<()> {
+        writeln!(w, "{HEADER}")
+    }
+
+    fn record(&mut self, w: &mut dyn Write, f: &Finding) -> io::Result<()> {
+        writeln!(
+            w,
+            "{},{},tcp,{},{},{},{}",
+            f.ip, f.port, f.state, f.reason, f.ttl, f.ts
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::output::FormatKind;
+    use crate::output::tests::render;
+
+    #[test]
+    fn header_then_rows() {
+        assert_eq!(
+            render(FormatKind::Csv),
+            "ip,port,proto,state,reason,ttl,ts\n\
+             198.18.4.7,80,tcp,open,syn-ack,64,1732240000\n\
+             198.18.4.8,23,tcp,closed,reset,63,1732240001\n\
+             198.18.14.0,25,tcp,filtered,admin-prohibited,255,1732240002\n"
+        );
+    }
+}

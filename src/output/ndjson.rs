@@ -1,0 +1,40 @@
+//! Newline-delimited JSON: one object per finding, fields in a fixed order.
+//! Every value is a number or a string from a closed set of ASCII words,
+//! so no escaping is ever needed.
+
+use super::Format;
+use crate::rx::Finding;
+use std::io::{self, Write};
+
+pub struct Ndjson;
+
+impl Format for Ndjson {
+    fn record(&mut self, w: &mut dyn Write, f: &Finding) -> io::Result<()> {
+        writeln!(
+            w,
+            r#"{{"ip":"{}","port":{},"proto":"tcp","state":"{}","reason":"{}","ttl":{},"ts":{}}}"#,
+            f.ip, f.port, f.state, f.reason, f.ttl, f.ts
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::output::FormatKind;
+    use crate::output::tests::render;
+
+    #[test]
+    fn one_object_per_line() {
+        let text = render(FormatKind::Ndjson);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            r#"{"ip":"198.18.4.7","port":80,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"ts":1732240000}"#
+        );
+        assert_eq!(
+            lines[2],
+            r#"{"ip":"198.18.14.0","port":25,"proto":"tcp","state":"filtered","reason":"admin-prohibited","ttl":255,"ts":1732240002}"#
+        );
+        assert_eq!(lines.len(), 3);
+    }
+}

@@ -1,0 +1,232 @@
+//! Counters shared by the threads, the live status line and the summary.
+//!
+//! Threads add to lock-free counters once per batch, never per packet; the
+//! transmit and receive sides sit on separate cache lines so they do not
+//! slow each other down.
+
+use crate::rx::PortState;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+#[derive(Default, Debug)]
+#[repr(align(64))]
+pub struct Padded(pub AtomicU64);
+
+impl Padded {
+    pub fn add(&self, n: u64) {
+        if n != 0 {
+            self.0.fetch_add(n, Relaxed);
+        }
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Relaxed)
+    }
+}
+
+#[derive(Default, Debug)]
+pub struct Counters {
+    /// Frames handed to the link (every attempt counts).
+    pub sent: Padded,
+    /// Frames the receive thread saw.
+    pub received: Padded,
+    /// Replies that carried our cookie.
+    pub valid: Padded,
+    /// Valid replies for an (address, port) already reported.
+    pub duplicates: Padded,
+    /// Frames that were not a valid reply to us.
+    pub dropped: Padded,
+    /// Frames the kernel dropped because our receive buffer was full.
+    pub kernel_dropped: Padded,
+    /// Distinct results by state: open, closed, filtered.
+    pub found: [Padded; 3],
+}
+
+impl Counters {
+    pub fn found(&self, s: PortState) -> u64 {
+        self.found[s as usize].get()
+    }
+}
+
+/// Counts a thread keeps locally and publishes in one go.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct RxTally {
+    pub received: u64,
+    pub valid: u64,
+    pub duplicates: u64,
+    pub dropped: u64,
+    pub found: [u64; 3],
+}
+
+impl RxTally {
+    pub fn publish(&mut self, c: &Counters) {
+        c.received.add(self.received);
+        c.valid.add(self.valid);
+        c.duplicates.add(self.duplicates);
+        c.dropped.add(self.dropped);
+        for (to, n) in c.found.iter().zip(self.found) {
+            to.add(n);
+        }
+        *self = RxTally::default();
+    }
+}
+
+/// The end-of-scan numbers.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub sent: u64,
+    pub planned: u64,
+    pub received: u64,
+    pub valid: u64,
+    pub duplicates: u64,
+    pub dropped: u64,
+    pub kernel_dropped: u64,
+    pub found: [u64; 3],
+    pub send_time: Duration,
+    pub elapsed: Duration,
+    pub seed: u64,
+}
+
+impl Summary {
+    pub fn from_counters(
+        c: &Counters,
+        planned: u64,
+        send_time: Duration,
+        elapsed: Duration,
+        seed: u64,
+    ) -> Summary {
+        Summary {
+            sent: c.sent.get(),
+            planned,
+            received: c.received.get(),
+            valid: c.valid.get(),
+            duplicates: c.duplicates.get(),
+            dropped: c.dropped.get(),
+            kernel_dropped: c.kernel_dropped.get(),
+            found: [0, 1, 2].map(|i| c.found[i].get()),
+            send_time,
+            elapsed,
+            seed,
+        }
+    }
+
+    pub fn send_rate(&self) -> f64 {
+        self.sent as f64 / self.send_time.as_secs_f64().max(1e-9)
+    }
+
+    /// Several lines for stderr.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "sent      {} of {} frames in {:.2} s ({})",
+            self.sent,
+            self.planned,
+            self.send_time.as_secs_f64(),
+            human_rate(self.send_rate())
+        );
+        let _ = writeln!(
+            s,
+            "received  {} frames: {} valid, {} duplicate, {} dropped; {} lost in the kernel (buffer full)",
+            self.received, self.valid, self.duplicates, self.dropped, self.kernel_dropped
+        );
+        let _ = writeln!(
+            s,
+            "found     {} open, {} closed, {} filtered",
+            self.found[0], self.found[1], self.found[2]
+        );
+        let _ = writeln!(
+            s,
+            "elapsed   {:.2} s (seed {})",
+            self.elapsed.as_secs_f64(),
+            self.seed
+        );
+        s
+    }
+}
+
+pub fn human_rate(pps: f64) -> String {
+    if pps >= 1e6 {
+        format!("{:.2} Mpps", pps / 1e6)
+    } else if pps >= 1e3 {
+        format!("{:.2} kpps", pps / 1e3)
+    } else {
+        format!("{pps:.1} pps")
+    }
+}
+
+pub fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// One status line: while sending, rate / percent / found / ETA.
+pub fn status_line(
+    rate: f64,
+    sent: u64,
+    planned: u64,
+    found: u64,
+    waiting: Option<Duration>,
+) -> String {
+    let pct = if planned == 0 {
+        100.0
+    } else {
+        100.0 * sent as f64 / planned as f64
+    };
+    match waiting {
+        Some(left) => format!(
+            "rate: {:>11}, {pct:6.2}% done, waiting {:>3} s, found={found}",
+            human_rate(rate),
+            left.as_secs()
+        ),
+        None => {
+            let eta = if rate > 0.0 {
+                human_duration(Duration::from_secs_f64(
+                    planned.saturating_sub(sent) as f64 / rate,
+                ))
+            } else {
+                "-:--:--".into()
+            };
+            format!(
+                "rate: {:>11}, {pct:6.2}% done, {eta} remaining, found={found}",
+                human_rate(rate)
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_durations_read_like_masscan() {
+        assert_eq!(human_rate(99_930.0), "99.93 kpps");
+        assert_eq!(human_rate(1_234_567.0), "1.23 Mpps");
+        assert_eq!(human_rate(5.0), "5.0 pps");
+        assert_eq!(human_duration(Duration::from_secs(3725)), "1:02:05");
+        assert_eq!(
+            status_line(100_000.0, 50_000, 100_000, 7, None),
+            "rate: 100.00 kpps,  50.00% done, 0:00:00 remaining, found=7"
+        );
+        assert!(status_line(0.0, 1, 1, 0, Some(Duration::from_secs(9))).contains("waiting   9 s"));
+    }
+
+    #[test]
+    fn tallies_publish_and_reset() {
+        let c = Counters::default();
+        let mut t = RxTally {
+            received: 5,
+            valid: 3,
+            duplicates: 1,
+            dropped: 2,
+            found: [1, 1, 0],
+        };
+        t.publish(&c);
+        t.publish(&c);
+        assert_eq!(
+            (c.received.get(), c.valid.get(), c.found(PortState::Closed)),
+            (5, 3, 1)
+        );
+    }
+}

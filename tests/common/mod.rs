@@ -1,0 +1,187 @@
+//! Shared by the integration tests: running the binary, and labs built by
+//! scripts/lab.sh that are torn down when the test ends, pass or fail.
+
+#![allow(dead_code)] // each test binary uses its own part of this
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+
+pub fn synsweep() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_synsweep"))
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("spawn")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("synsweep-it-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Lab tests need root. Outside CI they skip, loudly; in CI (CI=true) a
+/// missing privilege is a failure, never a silent pass.
+pub fn require_root(test: &str) -> bool {
+    if is_root() {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+        panic!("{test}: lab tests must run as root in CI");
+    }
+    eprintln!("\n*** SKIPPED {test}: lab tests need root (they build network namespaces) ***\n");
+    false
+}
+
+/// One lab test at a time: they measure exact results at high rates and
+/// share two CPU cores.
+static LAB_LOCK: Mutex<()> = Mutex::new(());
+
+pub struct Lab {
+    pub id: u32,
+    pub info: BTreeMap<String, String>,
+    _lock: MutexGuard<'static, ()>,
+}
+
+fn lab_script() -> PathBuf {
+    repo_root().join("scripts/lab.sh")
+}
+
+impl Lab {
+    /// Builds lab `id`, optionally with random loss both ways.
+    pub fn up(id: u32, loss_percent: Option<u32>) -> Lab {
+        let lock = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cmd = Command::new("bash");
+        cmd.arg(lab_script()).args(["up", "--id", &id.to_string()]);
+        if let Some(l) = loss_percent {
+            cmd.args(["--loss", &l.to_string()]);
+        }
+        // From here on Drop tears the lab down, also if `up` half-failed.
+        let mut lab = Lab {
+            id,
+            info: BTreeMap::new(),
+            _lock: lock,
+        };
+        let o = run(&mut cmd);
+        assert!(
+            o.status.success(),
+            "lab.sh up failed: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        let o = run(Command::new("bash")
+            .arg(lab_script())
+            .args(["info", "--id", &id.to_string()]));
+        assert!(o.status.success(), "lab.sh info failed: {}", stderr(&o));
+        for line in stdout(&o).lines() {
+            if let Some((k, v)) = line.split_once('=') {
+                lab.info
+                    .insert(k.to_string(), v.trim_matches(['"', '\'']).to_string());
+            }
+        }
+        lab
+    }
+
+    pub fn get(&self, key: &str) -> &str {
+        self.info
+            .get(key)
+            .unwrap_or_else(|| panic!("lab.sh info has no {key}: {:?}", self.info))
+    }
+
+    pub fn iface(&self) -> &str {
+        self.get("LAB_IFACE")
+    }
+
+    pub fn block(&self) -> &str {
+        self.get("LAB_BLOCK")
+    }
+
+    pub fn ports(&self) -> &str {
+        self.get("LAB_PORTS")
+    }
+
+    /// The lab's ground truth: (ip, port) -> (state, reason).
+    pub fn truth(&self) -> BTreeMap<(String, u16), (String, String)> {
+        let o = run(Command::new("bash").arg(lab_script()).args([
+            "truth",
+            "--id",
+            &self.id.to_string(),
+        ]));
+        assert!(o.status.success(), "lab.sh truth failed: {}", stderr(&o));
+        let mut t = BTreeMap::new();
+        for line in stdout(&o).lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            assert_eq!(f.len(), 4, "truth line {line:?}");
+            let prev = t.insert(
+                (f[0].to_string(), f[1].parse().unwrap()),
+                (f[2].to_string(), f[3].to_string()),
+            );
+            assert!(prev.is_none(), "truth lists {line:?} twice");
+        }
+        assert!(!t.is_empty());
+        t
+    }
+
+    /// A scan command aimed at this lab, on its veth and nowhere else.
+    pub fn scan(&self) -> Command {
+        let mut c = synsweep();
+        c.args(["--interface", self.iface()]);
+        c
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let o = Command::new("bash")
+            .arg(lab_script())
+            .args(["down", "--id", &self.id.to_string()])
+            .output();
+        match o {
+            Ok(o) if o.status.success() => {}
+            other => eprintln!("lab.sh down --id {} failed: {other:?}", self.id),
+        }
+    }
+}
+
+/// Rows of a CSV result file, header checked: (ip, port) -> (state, reason),
+/// failing on any (ip, port) reported twice.
+pub fn read_csv_results(path: &Path) -> BTreeMap<(String, u16), (String, String)> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("ip,port,proto,state,reason,ttl,ts"));
+    let mut out = BTreeMap::new();
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f.len(), 7, "csv line {line:?}");
+        assert_eq!(f[2], "tcp");
+        let ttl: u8 = f[5].parse().expect("ttl");
+        assert!(ttl > 0);
+        let ts: u64 = f[6].parse().expect("ts");
+        assert!(ts > 1_700_000_000, "timestamp {ts}");
+        let prev = out.insert(
+            (f[0].to_string(), f[1].parse().unwrap()),
+            (f[3].to_string(), f[4].to_string()),
+        );
+        assert!(prev.is_none(), "reported twice: {line}");
+    }
+    out
+}

@@ -1,0 +1,528 @@
+//! Scans of real test networks (scripts/lab.sh), compared with the lab's
+//! ground truth. Root only: they build network namespaces. Every scan names
+//! the lab's veth and targets only the lab's block; every lab is torn down
+//! when its test ends, whether it passed or not.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const RATE: &str = "100000";
+
+/// Runs a scan with a hard time bound; a scan that hangs is killed and fails.
+fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn synsweep");
+    wait_bounded(child, limit)
+}
+
+fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let o = child.wait_with_output().expect("output");
+            panic!("scan exceeded {limit:?}; stderr: {}", stderr(&o));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn sigint(child: &Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+}
+
+type Results = BTreeMap<(String, u16), (String, String)>;
+
+fn diff(got: &Results, want: &Results) -> String {
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(v))
+        .take(10)
+        .collect();
+    let extra: Vec<_> = got
+        .iter()
+        .filter(|(k, v)| want.get(*k) != Some(v))
+        .take(10)
+        .collect();
+    format!(
+        "got {} want {}; first missing/different: {missing:?}; first unexpected: {extra:?}",
+        got.len(),
+        want.len()
+    )
+}
+
+fn count_states(r: &Results) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for (state, _) in r.values() {
+        *m.entry(state.clone()).or_default() += 1;
+    }
+    m
+}
+
+#[test]
+fn full_lab_scan_at_100kpps_reports_exactly_the_ground_truth_afpacket() {
+    if require_root("full_lab_scan_at_100kpps_reports_exactly_the_ground_truth_afpacket") {
+        exact_scan(1, "afpacket");
+    }
+}
+
+#[test]
+fn full_lab_scan_at_100kpps_reports_exactly_the_ground_truth_pnet() {
+    if require_root("full_lab_scan_at_100kpps_reports_exactly_the_ground_truth_pnet") {
+        exact_scan(8, "pnet");
+    }
+}
+
+fn exact_scan(lab_id: u32, link: &str) {
+    let lab = Lab::up(lab_id, None);
+    let truth = lab.truth();
+    let dir = temp_dir("exact");
+    let out = dir.join("results.csv");
+    let o = run_bounded(
+        lab.scan()
+            .args([
+                lab.block(),
+                "-p",
+                lab.ports(),
+                "--rate",
+                RATE,
+                "--wait",
+                "2",
+                "--link",
+                link,
+            ])
+            .args([
+                "--show",
+                "open,closed,filtered",
+                "--format",
+                "csv",
+                "-o",
+                out.to_str().unwrap(),
+            ]),
+        Duration::from_secs(60),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log = stderr(&o);
+    // At least 65,536 probes over at least 4,096 hosts, at 100 kpps or more.
+    assert!(
+        log.contains("65536 probes (4096 hosts x 16 ports)"),
+        "{log}"
+    );
+    assert!(log.contains(&format!("{link} link")), "{log}");
+    let sent_line = log.lines().find(|l| l.starts_with("sent")).unwrap();
+    let kpps: f64 = sent_line
+        .split('(')
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        sent_line.contains("kpps") && kpps >= 95.0,
+        "rate held: {sent_line}"
+    );
+    let got = read_csv_results(&out);
+    assert!(got == truth, "{}", diff(&got, &truth));
+    // Sanity on the lab itself: every kind of answer is in there.
+    let states = count_states(&truth);
+    assert!(
+        states["open"] > 10_000 && states["closed"] > 10_000 && states["filtered"] > 5_000,
+        "{states:?}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn two_percent_loss_each_way_with_two_retries_finds_999_permille_and_nothing_false_afpacket() {
+    if require_root(
+        "two_percent_loss_each_way_with_two_retries_finds_999_permille_and_nothing_false_afpacket",
+    ) {
+        lossy_scan(2, "afpacket");
+    }
+}
+
+#[test]
+fn two_percent_loss_each_way_with_two_retries_finds_999_permille_and_nothing_false_pnet() {
+    if require_root(
+        "two_percent_loss_each_way_with_two_retries_finds_999_permille_and_nothing_false_pnet",
+    ) {
+        lossy_scan(9, "pnet");
+    }
+}
+
+fn lossy_scan(lab_id: u32, link: &str) {
+    let lab = Lab::up(lab_id, Some(2));
+    let truth = lab.truth();
+    let dir = temp_dir("loss");
+    let out = dir.join("results.csv");
+    let o = run_bounded(
+        lab.scan()
+            .args([
+                lab.block(),
+                "-p",
+                lab.ports(),
+                "--rate",
+                RATE,
+                "--retries",
+                "2",
+                "--wait",
+                "3",
+                "--link",
+                link,
+            ])
+            .args([
+                "--show",
+                "open,closed,filtered",
+                "--format",
+                "csv",
+                "-o",
+                out.to_str().unwrap(),
+            ]),
+        Duration::from_secs(90),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("x 3 attempts"), "{}", stderr(&o));
+    let got = read_csv_results(&out);
+    // Nothing false: every reported line is in the truth, state and reason.
+    let false_lines: Vec<_> = got
+        .iter()
+        .filter(|(k, v)| truth.get(*k) != Some(v))
+        .take(10)
+        .collect();
+    assert!(false_lines.is_empty(), "false results: {false_lines:?}");
+    let open_truth = truth.values().filter(|(s, _)| s == "open").count();
+    let open_got = got.values().filter(|(s, _)| s == "open").count();
+    assert!(
+        open_got * 1000 >= open_truth * 999,
+        "found {open_got} of {open_truth} open ports"
+    );
+    // The loss really happened: without retries some answers would be gone.
+    let log = stderr(&o);
+    assert!(log.contains("duplicate"), "{log}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn every_format_reports_the_same_results() {
+    if !require_root("every_format_reports_the_same_results") {
+        return;
+    }
+    let lab = Lab::up(3, None);
+    let truth = lab.truth();
+    let dir = temp_dir("formats");
+    // One /24 of the block and every port, in each format.
+    let block_base = lab.block().split('/').next().unwrap().to_string();
+    let octets: Vec<&str> = block_base.split('.').collect();
+    let sub = format!(
+        "{}.{}.{}.0/24",
+        octets[0],
+        octets[1],
+        octets[2].parse::<u32>().unwrap() + 1
+    );
+    let want: Results = truth
+        .iter()
+        .filter(|((ip, _), (state, _))| ip.starts_with(&sub[..sub.len() - 4]) && state != "closed")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert!(!want.is_empty());
+    for format in ["list", "ndjson", "csv"] {
+        let out = dir.join(format!("r.{format}"));
+        let o = run_bounded(
+            lab.scan()
+                .args([&sub, "-p", lab.ports(), "--rate", RATE, "--wait", "1"])
+                .args([
+                    "--show",
+                    "open,filtered",
+                    "--format",
+                    format,
+                    "-o",
+                    out.to_str().unwrap(),
+                ]),
+            Duration::from_secs(30),
+        );
+        assert!(o.status.success(), "{format}: {}", stderr(&o));
+        let text = std::fs::read_to_string(&out).unwrap();
+        let mut got: BTreeMap<(String, u16), String> = BTreeMap::new();
+        for line in text.lines() {
+            let (ip, port, state) = match format {
+                "list" => {
+                    if line.starts_with('#') {
+                        continue;
+                    }
+                    let f: Vec<&str> = line.split(' ').collect();
+                    assert_eq!(f.len(), 5, "{line}");
+                    assert_eq!(f[1], "tcp");
+                    (
+                        f[3].to_string(),
+                        f[2].parse::<u16>().unwrap(),
+                        f[0].to_string(),
+                    )
+                }
+                "ndjson" => {
+                    let field = |name: &str| {
+                        let start = line.find(&format!("\"{name}\":")).unwrap() + name.len() + 3;
+                        let rest = &line[start..];
+                        let end = rest.find([',', '}']).unwrap();
+                        rest[..end].trim_matches('"').to_string()
+                    };
+                    assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
+                    (field("ip"), field("port").parse().unwrap(), field("state"))
+                }
+                _ => {
+                    if line.starts_with("ip,") {
+                        continue;
+                    }
+                    let f: Vec<&str> = line.split(',').collect();
+                    (f[0].to_string(), f[1].parse().unwrap(), f[3].to_string())
+                }
+            };
+            assert!(
+                got.insert((ip, port), state).is_none(),
+                "{format}: duplicate {line}"
+            );
+        }
+        let want_states: BTreeMap<(String, u16), String> = want
+            .iter()
+            .map(|(k, (s, _))| (k.clone(), s.clone()))
+            .collect();
+        assert_eq!(got, want_states, "{format}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn ctrl_c_stops_sending_waits_and_flushes_every_result() {
+    if !require_root("ctrl_c_stops_sending_waits_and_flushes_every_result") {
+        return;
+    }
+    let lab = Lab::up(4, None);
+    let truth = lab.truth();
+    let dir = temp_dir("ctrlc");
+    let out = dir.join("results.csv");
+    // 65,536 probes at 4,000 pps would take 16 s; interrupt after 2 s.
+    let child = lab
+        .scan()
+        .args([
+            lab.block(),
+            "-p",
+            lab.ports(),
+            "--rate",
+            "4000",
+            "--wait",
+            "1",
+            "--seed",
+            "3",
+        ])
+        .args([
+            "--show",
+            "open,closed,filtered",
+            "--format",
+            "csv",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!out.exists(), "the result file appears only when complete");
+    let pressed = Instant::now();
+    sigint(&child);
+    let o = wait_bounded(child, Duration::from_secs(10));
+    let took = pressed.elapsed();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    assert!(
+        took >= Duration::from_millis(900),
+        "waited --wait for late replies: {took:?}"
+    );
+    assert!(took < Duration::from_secs(4), "stopped promptly: {took:?}");
+    let got = read_csv_results(&out);
+    let log = stderr(&o);
+    let sent: u64 = log
+        .lines()
+        .find(|l| l.starts_with("sent"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((4_000..20_000).contains(&sent), "sent {sent}: {log}");
+    // Every answer to what was sent is in the file, and only true ones. The
+    // lab answers all but its silent probes (~12%), so nearly every sent
+    // probe has a result line.
+    assert!(got.iter().all(|(k, v)| truth.get(k) == Some(v)));
+    assert!(
+        got.len() as u64 >= sent * 80 / 100,
+        "{} results for {sent} probes",
+        got.len()
+    );
+    assert!(!dir.join("results.csv.partial").exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn second_ctrl_c_ends_the_wait_at_once_with_a_complete_file() {
+    if !require_root("second_ctrl_c_ends_the_wait_at_once_with_a_complete_file") {
+        return;
+    }
+    let lab = Lab::up(5, None);
+    let dir = temp_dir("ctrlc2");
+    let out = dir.join("results.ndjson");
+    let child = lab
+        .scan()
+        .args([
+            lab.block(),
+            "-p",
+            lab.ports(),
+            "--rate",
+            "4000",
+            "--wait",
+            "60",
+        ])
+        .args(["--format", "ndjson", "-o", out.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    sigint(&child);
+    std::thread::sleep(Duration::from_millis(500));
+    let second = Instant::now();
+    sigint(&child);
+    let o = wait_bounded(child, Duration::from_secs(10));
+    assert!(
+        second.elapsed() < Duration::from_secs(1),
+        "second Ctrl-C took {:?}",
+        second.elapsed()
+    );
+    assert_eq!(o.status.code(), Some(130));
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.lines().count() > 100, "results kept");
+    for line in text.lines() {
+        assert!(
+            line.starts_with("{\"ip\":\"198.18.") && line.ends_with('}'),
+            "whole lines only: {line}"
+        );
+    }
+    assert!(stderr(&o).contains("found "), "summary printed");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn router_mac_option_skips_arp_and_scans_the_same() {
+    if !require_root("router_mac_option_skips_arp_and_scans_the_same") {
+        return;
+    }
+    let lab = Lab::up(6, None);
+    let truth = lab.truth();
+    let dir = temp_dir("routermac");
+    let out = dir.join("r.csv");
+    let o = run_bounded(
+        lab.scan()
+            .args([
+                lab.block(),
+                "-p",
+                "22,80",
+                "--rate",
+                RATE,
+                "--wait",
+                "1",
+                "--format",
+                "csv",
+            ])
+            .args([
+                "--router-mac",
+                lab.get("LAB_GATEWAY_MAC"),
+                "--source-ip",
+                lab.get("LAB_SOURCE_IP"),
+            ])
+            .args(["-o", out.to_str().unwrap()]),
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("(--router-mac)"), "{}", stderr(&o));
+    let got = read_csv_results(&out);
+    let want: Results = truth
+        .into_iter()
+        .filter(|((_, p), (s, _))| (*p == 22 || *p == 80) && s == "open")
+        .collect();
+    assert!(got == want, "{}", diff(&got, &want));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn link_errors_are_one_line_and_leave_no_file() {
+    if !require_root("link_errors_are_one_line_and_leave_no_file") {
+        return;
+    }
+    let dir = temp_dir("linkerr");
+    let out = dir.join("r.txt");
+    std::fs::write(&out, "earlier results\n").unwrap();
+    let o = run(synsweep().args([
+        "198.18.0.0/24",
+        "-p",
+        "80",
+        "--interface",
+        "nosuchif0",
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.starts_with("synsweep: no network interface named \"nosuchif0\" (available: "),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "earlier results\n");
+    assert!(!dir.join("r.txt.partial").exists());
+
+    // Without CAP_NET_RAW: run as nobody with no capabilities.
+    let lab = Lab::up(7, None);
+    let o = run(Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(env!("CARGO_BIN_EXE_synsweep"))
+        .args([
+            lab.block(),
+            "-p",
+            "80",
+            "--interface",
+            lab.iface(),
+            "--router-mac",
+            "02:00:00:00:00:01",
+        ]));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let e = stderr(&o);
+    assert_eq!(e.lines().count(), 1, "{e}");
+    assert!(
+        e.contains(&format!(
+            "no permission to open a raw socket on {}: run as root",
+            lab.iface()
+        )) && e.contains("setcap cap_net_raw,cap_net_admin+eip"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -133,6 +133,10 @@ pub struct Args {
     /// Stop after sending N frames
     #[arg(long, value_name = "N")]
     pub max_probes: Option<u64>,
+
+    /// NIC benchmark: report frames and bits per second of each second of the run and batch send latency
+    #[arg(long)]
+    pub benchmark: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -371,6 +375,7 @@ fn config_from(a: &Args) -> Result<Config, CliError> {
             }
             n => n,
         },
+        benchmark: a.benchmark,
         source_ports: parse_source_ports(&a.source_port)?,
         ttl: a.ttl,
     })

@@ -56,6 +56,8 @@ pub struct Config {
     pub tx_threads: u32,
     /// Stop after this many frames (all attempts counted).
     pub max_probes: Option<u64>,
+    /// Report frames and bits per second of the run and batch latency.
+    pub benchmark: bool,
     pub source_ports: SourcePorts,
     pub ttl: u8,
 }

@@ -50,6 +50,16 @@ fn main() -> ExitCode {
         Ok(outcome) => {
             let _ = io::stdout().flush();
             eprint!("{}", outcome.summary.render());
+            if config.benchmark {
+                eprint!(
+                    "{}",
+                    synsweep::stats::benchmark_report(
+                        &outcome.per_second,
+                        outcome.frame_len,
+                        &outcome.batch_latency_ns
+                    )
+                );
+            }
             if outcome.interrupted {
                 ExitCode::from(130)
             } else {

@@ -20,10 +20,11 @@ use crate::permute::Permutation;
 use crate::rate::Rate;
 use crate::rx::{Finding, Validator};
 use crate::schedule::SendSchedule;
-use crate::stats::{self, Counters, RxTally, Summary};
-use crate::tx::{ProbeMaker, TxThread};
+use crate::stats::{self, Counters, Progress, RxTally, Summary};
+use crate::tx::{self, ProbeMaker, TxThread};
 use crate::wire::reply::parse_frame;
-use crate::wire::template::{SynTemplate, TemplateParams};
+use crate::wire::template::{SYN_FRAME_LEN, SynTemplate, TemplateParams};
+use hdrhistogram::Histogram;
 use std::io::{self, IsTerminal, Write};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -70,9 +71,14 @@ impl std::fmt::Display for ScanError {
 
 impl std::error::Error for ScanError {}
 
-#[derive(Debug)]
 pub struct ScanOutcome {
     pub summary: Summary,
+    /// Frames sent in each second of the run.
+    pub per_second: Vec<u64>,
+    /// How long each batch took to hand to the kernel, all threads.
+    pub batch_latency_ns: Histogram<u64>,
+    /// Bytes per probe frame.
+    pub frame_len: usize,
     /// Ctrl-C cut the scan short.
     pub interrupted: bool,
     /// The reader of standard output went away (a closed pipe).
@@ -154,35 +160,6 @@ fn receive(
         }
     }
     Ok(())
-}
-
-/// Prints the status line once a second while `running`, to a terminal only.
-fn show_status(
-    counters: &Counters,
-    planned: u64,
-    wait_deadline_ms: &AtomicU64,
-    started: Instant,
-    running: &AtomicBool,
-) {
-    let mut last = (Instant::now(), counters.sent.get());
-    let mut err = io::stderr();
-    while running.load(Relaxed) {
-        std::thread::sleep(Duration::from_millis(250));
-        let now = Instant::now();
-        if now.duration_since(last.0) < Duration::from_secs(1) {
-            continue;
-        }
-        let sent = counters.sent.get();
-        let rate = (sent - last.1) as f64 / now.duration_since(last.0).as_secs_f64();
-        last = (now, sent);
-        let found: u64 = counters.found.iter().map(|c| c.get()).sum();
-        let deadline = wait_deadline_ms.load(Relaxed);
-        let waiting = (deadline != 0)
-            .then(|| Duration::from_millis(deadline).saturating_sub(started.elapsed()));
-        let line = stats::status_line(rate, sent, planned, found, waiting);
-        let _ = write!(err, "\r{line}\x1b[K");
-    }
-    let _ = write!(err, "\r\x1b[K");
 }
 
 type OpenLink = (LinkPlan, Vec<Box<dyn FrameTx>>, Box<dyn FrameRx>);
@@ -292,14 +269,18 @@ fn run_on_link(
     let stop_rx = AtomicBool::new(false);
     let tx_finished = AtomicUsize::new(0);
     let output_failed = AtomicBool::new(false);
-    let status_running = AtomicBool::new(true);
-    let wait_deadline_ms = AtomicU64::new(0);
     let clock_origin = Instant::now();
+    let progress = Progress {
+        planned,
+        started: clock_origin,
+        wait_deadline_ms: AtomicU64::new(0),
+        running: AtomicBool::new(true),
+    };
     let (found_tx, found_rx) = sync_channel::<Finding>(16384);
 
     let mut interrupted = false;
     let mut send_time = Duration::ZERO;
-    let (tx_result, rx_result, out_result) = std::thread::scope(|s| {
+    let (tx_result, rx_result, out_result, per_second) = std::thread::scope(|s| {
         let out_thread = s.spawn(|| {
             for f in found_rx {
                 if let Err(e) = writer.write(&f) {
@@ -344,17 +325,7 @@ fn run_on_link(
                 })
             })
             .collect();
-        if io::stderr().is_terminal() {
-            s.spawn(|| {
-                show_status(
-                    &counters,
-                    planned,
-                    &wait_deadline_ms,
-                    started,
-                    &status_running,
-                )
-            });
-        }
+        let monitor = s.spawn(|| stats::monitor(&counters, &progress, io::stderr().is_terminal()));
 
         let mut wait_until: Option<(Instant, u32)> = None;
         loop {
@@ -371,8 +342,8 @@ fn run_on_link(
             if wait_until.is_none() && tx_finished.load(Relaxed) == threads as usize {
                 send_time = send_started.elapsed();
                 let deadline = Instant::now() + config.wait;
-                wait_deadline_ms
-                    .store(deadline.duration_since(started).as_millis() as u64, Relaxed);
+                let ms = deadline.duration_since(progress.started).as_millis() as u64;
+                progress.wait_deadline_ms.store(ms.max(1), Relaxed);
                 wait_until = Some((deadline, presses));
                 if presses >= 1 && io::stderr().is_terminal() {
                     eprint!(
@@ -389,19 +360,25 @@ fn run_on_link(
             }
         }
         stop_rx.store(true, Relaxed);
-        // A panic in any transmit thread, else its first error, else Ok.
-        let mut tx_result: Result<io::Result<()>, ()> = Ok(Ok(()));
+        // A panic in any transmit thread, else its first error, else the
+        // threads' latency histograms merged.
+        let mut tx_result: Result<io::Result<Histogram<u64>>, ()> = Ok(Ok(tx::latency_histogram()));
         for h in tx_threads {
-            match h.join() {
-                Err(_) => tx_result = Err(()),
-                Ok(Err(e)) if matches!(tx_result, Ok(Ok(()))) => tx_result = Ok(Err(e)),
-                Ok(_) => {}
+            match (h.join(), &mut tx_result) {
+                (Err(_), _) => tx_result = Err(()),
+                (Ok(Err(e)), Ok(Ok(_))) => tx_result = Ok(Err(e)),
+                (Ok(Ok(report)), Ok(Ok(all))) => {
+                    // Same bounds on both sides: adding cannot fail.
+                    let _ = all.add(&report.batch_latency_ns);
+                }
+                _ => {}
             }
         }
         let rx_result = rx_thread.join();
         let out_result = out_thread.join();
-        status_running.store(false, Relaxed);
-        (tx_result, rx_result, out_result)
+        progress.running.store(false, Relaxed);
+        let per_second = monitor.join().unwrap_or_default();
+        (tx_result, rx_result, out_result, per_second)
     });
     if send_time.is_zero() {
         send_time = started.elapsed();
@@ -429,7 +406,7 @@ fn run_on_link(
     } else {
         writer.finish().map_err(ScanError::Output)?;
     }
-    tx_result
+    let batch_latency_ns = tx_result
         .map_err(|_| panicked("transmit thread"))?
         .map_err(|err| ScanError::Io {
             what: "sending",
@@ -443,6 +420,9 @@ fn run_on_link(
         })?;
     Ok(ScanOutcome {
         summary,
+        per_second,
+        batch_latency_ns,
+        frame_len: SYN_FRAME_LEN,
         interrupted,
         output_closed,
     })

@@ -5,9 +5,11 @@
 //! slow each other down.
 
 use crate::rx::PortState;
+use hdrhistogram::Histogram;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Duration;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
 
 #[derive(Default, Debug)]
 #[repr(align(64))]
@@ -195,6 +197,91 @@ pub fn status_line(
     }
 }
 
+/// What the monitor thread needs to know about the run.
+#[derive(Debug)]
+pub struct Progress {
+    /// Frames the whole run will send.
+    pub planned: u64,
+    /// When sending started; seconds are counted from here.
+    pub started: Instant,
+    /// While waiting for late replies: milliseconds after `started` when
+    /// the wait ends; 0 while sending.
+    pub wait_deadline_ms: AtomicU64,
+    /// Cleared when the scan is over.
+    pub running: AtomicBool,
+}
+
+/// Samples the counters at every whole second of the run. Keeps a live
+/// status line on stderr when `terminal`. Returns the frames sent in each
+/// second.
+pub fn monitor(counters: &Counters, progress: &Progress, terminal: bool) -> Vec<u64> {
+    let mut per_second = Vec::new();
+    let mut last_sent = 0;
+    let mut err = std::io::stderr();
+    let mut tick = 1u64;
+    while progress.running.load(Relaxed) {
+        let due = progress.started + Duration::from_secs(tick);
+        let now = Instant::now();
+        if now < due {
+            // Short naps so the end of the scan is noticed at once.
+            std::thread::sleep((due - now).min(Duration::from_millis(100)));
+            continue;
+        }
+        tick += 1;
+        let sent = counters.sent.get();
+        per_second.push(sent - last_sent);
+        let rate = (sent - last_sent) as f64;
+        last_sent = sent;
+        if terminal {
+            let found: u64 = counters.found.iter().map(|c| c.get()).sum();
+            let deadline = progress.wait_deadline_ms.load(Relaxed);
+            let waiting = (deadline != 0).then(|| {
+                Duration::from_millis(deadline).saturating_sub(progress.started.elapsed())
+            });
+            let line = status_line(rate, sent, progress.planned, found, waiting);
+            let _ = write!(err, "\r{line}\x1b[K");
+        }
+    }
+    if terminal {
+        let _ = write!(err, "\r\x1b[K");
+    }
+    per_second
+}
+
+/// The `--benchmark` report: frames and bits per second of the run, and the
+/// batch send latency distribution.
+pub fn benchmark_report(
+    per_second: &[u64],
+    frame_len: usize,
+    batch_latency_ns: &Histogram<u64>,
+) -> String {
+    let mut s = String::new();
+    // Seconds after the last frame (the wait for replies) are not sending.
+    let sending = per_second.iter().rposition(|&n| n > 0).map_or(0, |i| i + 1);
+    let _ = writeln!(
+        s,
+        "benchmark: frames sent in each second ({frame_len}-byte frames; L1 adds 24 bytes of preamble, gap and FCS)"
+    );
+    let _ = writeln!(s, "  second      frames/s    Mbit/s L2    Mbit/s L1");
+    for (i, &n) in per_second[..sending].iter().enumerate() {
+        let l2 = n as f64 * frame_len as f64 * 8.0 / 1e6;
+        let l1 = n as f64 * (frame_len + 24) as f64 * 8.0 / 1e6;
+        let _ = writeln!(s, "  {:>6}  {n:>12}  {l2:>11.1}  {l1:>11.1}", i + 1);
+    }
+    let us = |q: f64| batch_latency_ns.value_at_quantile(q) as f64 / 1e3;
+    let _ = writeln!(
+        s,
+        "batch send latency over {} batches (us): p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}",
+        batch_latency_ns.len(),
+        us(0.5),
+        us(0.9),
+        us(0.99),
+        us(0.999),
+        batch_latency_ns.max() as f64 / 1e3
+    );
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +297,27 @@ mod tests {
             "rate: 100.00 kpps,  50.00% done, 0:00:00 remaining, found=7"
         );
         assert!(status_line(0.0, 1, 1, 0, Some(Duration::from_secs(9))).contains("waiting   9 s"));
+    }
+
+    #[test]
+    fn benchmark_report_lists_sending_seconds_and_percentiles() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 1_000_000_000, 3).unwrap();
+        for v in 1..=1000u64 {
+            h.record(v * 1000).unwrap(); // 1 us .. 1 ms
+        }
+        let r = benchmark_report(&[1_000_000, 2_000_000, 5, 0, 0], 70, &h);
+        assert!(
+            r.contains("       1       1000000        560.0        752.0"),
+            "{r}"
+        );
+        assert!(r.contains("       3             5"), "{r}");
+        assert!(
+            !r.contains("       4 "),
+            "trailing idle seconds are cut: {r}"
+        );
+        // Three significant figures: the histogram's precision.
+        assert!(r.contains("over 1000 batches (us): p50 500."), "{r}");
+        assert!(r.contains("p90 900.") && r.contains("p99 990."), "{r}");
     }
 
     #[test]

@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# bench/run.sh - synsweep against the ceiling, masscan and zmap, in one run,
+# on a lab this script builds (scripts/lab.sh, id 14) and removes.
+#
+#   sudo bench/run.sh [--runs N] [--only SECTIONS]
+#
+# SECTIONS (comma list, default all): ceiling,tx,loop,cpu,profile,mem
+#   ceiling  the sendmmsg blaster (bench/blaster.rs), 1 thread and all cores
+#   tx       transmit-only: probes into the lab's silent block at max rate
+#   loop     full loop: the responding block at rising rates; the highest
+#            rate at which each tool reports 100% of the open ports and
+#            nothing false; receive capacity is the valid replies/s there
+#   cpu      user-space instructions per probe (valgrind callgrind)
+#   profile  where a frame's time goes: user, system and softirq time per
+#            frame for synsweep and the blaster, and callgrind's split of
+#            synsweep's user-space instructions by function
+#   mem      peak RSS at 2^16 and 2^48 probe spaces (--offline)
+#
+# Every rate is read off the lab veth's tx_packets counter (bench/txrate.py),
+# the same way for every tool. Medians of N runs (default 3). Results go to
+# stdout and to bench/results/<time>.md. Traffic goes only to the lab's
+# blocks, on its veth, named explicitly on every command.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PATH=$PATH:/usr/sbin:/sbin:$HOME/.cargo/bin
+
+runs=3
+only=ceiling,tx,loop,cpu,profile,mem
+while [[ $# -gt 0 ]]; do
+	case "$1" in
+	--runs) runs=$2; shift 2 ;;
+	--only) only=$2; shift 2 ;;
+	*) echo "usage: bench/run.sh [--runs N] [--only ceiling,tx,loop,cpu,profile,mem]" >&2; exit 2 ;;
+	esac
+done
+want() { [[ ",$only," == *",$1,"* ]]; }
+if [[ $(id -u) -ne 0 ]]; then
+	echo "bench/run.sh: needs root (lab namespaces, raw sockets)" >&2
+	exit 1
+fi
+
+LAB=14
+scripts/deps.sh bench
+cargo build --release --quiet
+cargo build --release --quiet --example blaster
+SYN=target/release/synsweep
+BLASTER=target/release/examples/blaster
+work=$(mktemp -d)
+trap 'scripts/lab.sh down --id $LAB >/dev/null; rm -rf "$work"' EXIT
+scripts/lab.sh up --id $LAB >/dev/null
+eval "$(scripts/lab.sh info --id $LAB)"
+IF=$LAB_IFACE
+MAC=$LAB_GATEWAY_MAC
+SILENT=$LAB_SILENT_BLOCK
+BLOCK=$LAB_BLOCK
+# zmap refuses 198.18.0.0/15 through its default blocklist.
+: >"$work/empty.blocklist"
+mkdir -p bench/results
+report=bench/results/$(date -u +%Y%m%dT%H%M%SZ).md
+cores=$(nproc)
+
+log() { echo "$*" | tee -a "$report"; }
+median() { sort -n | awk '{a[NR]=$1} END{print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
+# rate_of CMD...: frames/s over the window the lab veth was sending.
+rate_of() { timeout -k 3 90 bench/txrate.py "$IF" -- "$@" | awk '{print $3}'; }
+# median_rate NAME CMD...: runs CMD $runs times; prints the median.
+median_rate() {
+	local name=$1; shift
+	local r all=""
+	for _ in $(seq "$runs"); do
+		r=$(rate_of "$@" || echo 0)
+		all="$all $r"
+	done
+	local m
+	m=$(echo "$all" | tr ' ' '\n' | grep . | median)
+	echo "  $name: runs$all -> median $m" >&2
+	echo "$m"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "n/a" }'; }
+fmt() { awk -v r="$1" 'BEGIN{ printf "%.3f Mpps", r/1e6 }'; }
+
+log "# synsweep benchmark $(date -u +%Y-%m-%dT%H:%MZ)"
+log ""
+log "machine: $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+log "tools: $($SYN --version), $(masscan --version 2>/dev/null | grep -m1 -o 'Masscan version [0-9.]*'), $(zmap --version 2>&1 | head -1)"
+log "lab: id $LAB, veth $IF, silent block $SILENT, responding block $BLOCK; $runs runs each, medians"
+log ""
+
+if want ceiling; then
+	log "## Ceiling: sendmmsg blaster, 60-byte frames, into the silent block"
+	ceil1=$(median_rate "blaster x1" $BLASTER --interface "$IF" --dst-mac "$MAC" --src-ip "$LAB_SOURCE_IP" --dst-net "${SILENT%/*}" --threads 1 --seconds 3)
+	ceiln=$(median_rate "blaster x$cores" $BLASTER --interface "$IF" --dst-mac "$MAC" --src-ip "$LAB_SOURCE_IP" --dst-net "${SILENT%/*}" --threads "$cores" --seconds 3)
+	log "| sender | frames/s |"
+	log "|---|---|"
+	log "| blaster, 1 thread | $(fmt "$ceil1") |"
+	log "| blaster, $cores threads | $(fmt "$ceiln") |"
+	log ""
+fi
+
+if want tx; then
+	log "## Transmit-only: 4,096,000 probes into the silent block, each tool at its maximum"
+	# 4096 hosts x 1000 ports for the scanners; zmap scans one port, so it
+	# sends 1000 probes per host (-P) for the same count.
+	syn1=$(median_rate "synsweep x1" $SYN "$SILENT" -p 1-1000 --rate max --wait 0 --interface "$IF" --router-mac "$MAC" --tx-threads 1)
+	synn=$(median_rate "synsweep x$cores" $SYN "$SILENT" -p 1-1000 --rate max --wait 0 --interface "$IF" --router-mac "$MAC" --tx-threads "$cores")
+	# masscan 1.3.2 sometimes never exits after its last probe ("waiting
+	# -N secs"); the timeout ends it, and txrate.py only counts the window
+	# in which frames moved.
+	mass=$(median_rate "masscan" timeout -s INT -k 3 20 masscan "$SILENT" -p 1-1000 --rate 100000000 --wait 0 --interface "$IF" --router-mac "$MAC")
+	zmap1=$(median_rate "zmap -T1" zmap -p 80 -P 1000 -r 0 -T 1 -i "$IF" -G "$MAC" -S "$LAB_SOURCE_IP" -b "$work/empty.blocklist" --disable-syslog -c 0 -q -o /dev/null "$SILENT")
+	zmapn=$(median_rate "zmap -T$cores" zmap -p 80 -P 1000 -r 0 -T "$cores" -i "$IF" -G "$MAC" -S "$LAB_SOURCE_IP" -b "$work/empty.blocklist" --disable-syslog -c 0 -q -o /dev/null "$SILENT")
+	log "| sender | probes/s | / masscan | / blaster x1 | / blaster x$cores |"
+	log "|---|---|---|---|---|"
+	for row in "synsweep, 1 tx thread:$syn1" "synsweep, $cores tx threads:$synn" "masscan:$mass" "zmap, 1 thread:$zmap1" "zmap, $cores threads:$zmapn"; do
+		name=${row%%:*}; r=${row##*:}
+		log "| $name | $(fmt "$r") | $(ratio "$r" "$mass") | $(ratio "$r" "${ceil1:-0}") | $(ratio "$r" "${ceiln:-0}") |"
+	done
+	log ""
+fi
+
+# loop_try TOOL RATE: prints "found_open false_results achieved_pps valid_replies_per_s kernel_drops"
+loop_try() {
+	local tool=$1 rate=$2 out=$work/loop.$1.txt achieved
+	rm -f "$out"
+	case $tool in
+	synsweep)
+		achieved=$(bench/txrate.py "$IF" -- sh -c "exec $SYN $BLOCK -p 1-1024,8080 --rate $rate --wait 2 \
+			--interface $IF --router-mac $MAC --show open -o $out 2>$work/loop.err" | awk '{print $3}')
+		;;
+	masscan)
+		achieved=$(bench/txrate.py "$IF" -- timeout -s INT -k 3 $((4198400 / rate + 8)) masscan "$BLOCK" \
+			-p 1-1024,8080 --rate "$rate" --wait 2 --interface "$IF" --router-mac "$MAC" -oL "$out" 2>/dev/null |
+			awk '{print $3}')
+		;;
+	esac
+	local want_open=$work/open.want
+	awk '$1 ~ /^open$/ {print $4, $3}' "$out" 2>/dev/null | sort -u >"$work/open.got"
+	local found false
+	found=$(comm -12 "$work/open.got" "$want_open" | wc -l)
+	false=$(comm -23 "$work/open.got" "$want_open" | wc -l)
+	local valid="-" drops="-"
+	if [[ $tool == synsweep ]]; then
+		# valid replies over the sending time, from synsweep's own summary
+		valid=$(awk '/^sent/{t=$7} /^received/{v=$4} END{ if (t>0) printf "%.0f", v/t; else print 0 }' "$work/loop.err")
+		drops=$(awk '/^received/{print $(NF-6)}' "$work/loop.err")
+	fi
+	echo "$found $false ${achieved:-0} $valid $drops"
+}
+
+if want loop; then
+	log "## Full loop: $BLOCK x ports 1-1024,8080 (4,198,400 probes), rising rates"
+	scripts/lab.sh truth --id $LAB | awk '$3=="open"{print $1, $2}' | sort -u >"$work/open.want"
+	total_open=$(wc -l <"$work/open.want")
+	log "ground truth: $total_open open ports; a rate counts when every one is reported and nothing else"
+	log ""
+	log "| rate set | synsweep achieved pps | open found | false | valid replies/s | kernel drops | masscan achieved pps | open found | false |"
+	log "|---|---|---|---|---|---|---|---|---|"
+	best_syn=0 best_mass=0 best_rx=0
+	for rate in 25000 100000 250000 500000 750000 1000000 2000000; do
+		read -r sf sx sa sv sd < <(loop_try synsweep $rate)
+		read -r mf mx ma _ _ < <(loop_try masscan $rate)
+		log "| $rate | $sa | $sf / $total_open | $sx | $sv | $sd | $ma | $mf / $total_open | $mx |"
+		# A rate counts at what was achieved, not what was asked.
+		if [[ $sf -eq $total_open && $sx -eq 0 && $sa -gt $best_syn ]]; then best_syn=$sa; fi
+		if [[ $sf -eq $total_open && $sx -eq 0 && $sd == 0 && $sv -gt $best_rx ]]; then best_rx=$sv; fi
+		if [[ $mf -eq $total_open && $mx -eq 0 && $ma -gt $best_mass ]]; then best_mass=$ma; fi
+	done
+	log ""
+	log "highest achieved rate with 100% of open ports and nothing false: synsweep $best_syn pps, masscan $best_mass pps (0 = at no rate tried)"
+	log "receive capacity (most valid replies/s handled with 100% found, no kernel drops): $best_rx"
+	log ""
+fi
+
+if want cpu; then
+	log "## CPU: user-space instructions per probe (callgrind), sending into the silent block"
+	log "marginal cost: (instructions for 262,144 probes - for 131,072) / 131,072, so start-up cancels out"
+	cg() { # prints the Ir total of one run under callgrind
+		timeout -s INT -k 5 120 valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$@" 2>&1 |
+			awk '/refs:/{gsub(",","",$4); print $4}'
+	}
+	s1=$(cg $SYN "$SILENT" -p 1-32 --rate max --wait 0 --interface "$IF" --router-mac "$MAC" --tx-threads 1)
+	s2=$(cg $SYN "$SILENT" -p 1-64 --rate max --wait 0 --interface "$IF" --router-mac "$MAC" --tx-threads 1)
+	m1=$(cg masscan "$SILENT" -p 1-32 --rate 100000000 --wait 0 --interface "$IF" --router-mac "$MAC")
+	m2=$(cg masscan "$SILENT" -p 1-64 --rate 100000000 --wait 0 --interface "$IF" --router-mac "$MAC")
+	sp=$(awk -v a="$s1" -v b="$s2" 'BEGIN{printf "%.0f", (b-a)/131072}')
+	mp=$(awk -v a="${m1:-0}" -v b="${m2:-0}" 'BEGIN{ if (a>0 && b>0) printf "%.0f", (b-a)/131072; else print "n/a" }')
+	log "| tool | instructions/probe |"
+	log "|---|---|"
+	log "| synsweep | $sp |"
+	log "| masscan | $mp |"
+	log ""
+fi
+
+if want profile; then
+	log "## Where a frame's time goes: one sending thread, 4,096,000 frames into the silent block"
+	# /proc/stat cpu line: user nice system idle iowait irq softirq (ticks)
+	cpu_ticks() { awk '/^cpu /{print $2+$3, $4, $8}' /proc/stat; }
+	profile_row() { # NAME CMD...
+		local name=$1; shift
+		local before after t
+		before=$(cpu_ticks)
+		t=$( { /usr/bin/time -f "%e %U %S" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
+		after=$(cpu_ticks)
+		local hz
+		hz=$(getconf CLK_TCK)
+		echo "$before $after $t" | awk -v name="$name" -v hz="$hz" -v n=4096000 '{
+			u=($4-$1)/hz; sy=($5-$2)/hz; si=($6-$3)/hz;
+			printf "| %s | %.2f | %.0f | %.0f | %.0f | %.0f |\n", name, $7, $7*1e9/n, u*1e9/n, sy*1e9/n, si*1e9/n }'
+	}
+	log "| sender | wall s | wall ns/frame | user ns/frame | system ns/frame | softirq ns/frame |"
+	log "|---|---|---|---|---|---|"
+	log "$(profile_row "synsweep, 1 tx thread" $SYN "$SILENT" -p 1-1000 --rate max --wait 0 --interface "$IF" --router-mac "$MAC" --tx-threads 1)"
+	secs=$(awk -v r="${ceil1:-1700000}" 'BEGIN{printf "%.2f", 4096000/r}')
+	log "$(profile_row "blaster, 1 thread (${secs} s)" $BLASTER --interface "$IF" --dst-mac "$MAC" --src-ip "$LAB_SOURCE_IP" --dst-net "${SILENT%/*}" --threads 1 --seconds "$secs")"
+	log ""
+	log "synsweep's user-space instructions by function (callgrind, 262,144 probes, whole run):"
+	log '```'
+	timeout -s INT -k 5 120 valgrind --tool=callgrind --callgrind-out-file="$work/prof.out" \
+		$SYN "$SILENT" -p 1-64 --rate max --wait 0 --interface "$IF" --router-mac "$MAC" --tx-threads 1 >/dev/null 2>&1 || true
+	callgrind_annotate --inclusive=no "$work/prof.out" 2>/dev/null | awk '/PROGRAM TOTALS/{p=1} p && NF' | head -16 | tee -a "$report"
+	log '```'
+	log ""
+fi
+
+if want mem; then
+	log "## Memory: peak RSS, --offline, 1,000,000 probes"
+	rss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+	r16=$(rss $SYN 198.18.0.0/20 -p 1-16 --offline --rate max --wait 0 --max-probes 1000000)
+	r48=$(rss $SYN 0.0.0.0/0 -p 0-65535 --no-default-excludes --offline --rate max --wait 0 --max-probes 1000000)
+	rlab=$(rss $SYN "$BLOCK" -p 1-1024,8080 --rate 500000 --wait 1 --interface "$IF" --router-mac "$MAC" -o /dev/null)
+	log "| probe space | peak RSS |"
+	log "|---|---|"
+	log "| 2^16 (4096 hosts x 16 ports) | $((r16 / 1024)) MiB |"
+	log "| 2^48 (all IPv4 x all ports) | $((r48 / 1024)) MiB |"
+	log "| lab scan, 4.2M probes, afpacket rings | $((rlab / 1024)) MiB |"
+	log ""
+fi
+log "(written to $report)"

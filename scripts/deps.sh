@@ -3,23 +3,40 @@
 # need, only when something is missing. Needs root to install; without root
 # it only reports what is missing.
 #
-#   scripts/deps.sh test    what the tests need (lab: iproute2, nftables, python3)
+#   scripts/deps.sh test    what the tests need: the lab (iproute2, nftables,
+#                           python3), the databases the output is loaded into
+#                           (postgresql, sqlite3), xmllint and nmap's DTD
 #   scripts/deps.sh bench   the tests' needs plus masscan, zmap and valgrind
 set -euo pipefail
 PATH=$PATH:/usr/sbin:/sbin
 
-want=(ip:iproute2 nft:nftables python3:python3 setpriv:util-linux)
+# command-or-path:package
+want=(
+	ip:iproute2 nft:nftables python3:python3 setpriv:util-linux runuser:util-linux
+	psql:postgresql-client "/usr/lib/postgresql/*/bin/initdb:postgresql"
+	sqlite3:sqlite3 xmllint:libxml2-utils /usr/share/nmap/nmap.dtd:nmap-common
+)
 case "${1:-test}" in
 test) ;;
 bench) want+=(masscan:masscan zmap:zmap valgrind:valgrind) ;;
 *) echo "usage: deps.sh [test|bench]" >&2; exit 2 ;;
 esac
 
+have() {
+	if [[ $1 == /* ]]; then
+		# A path, possibly with a glob: present if anything matches.
+		compgen -G "$1" >/dev/null
+	else
+		command -v "$1" >/dev/null 2>&1
+	fi
+}
+
 missing=()
 for pair in "${want[@]}"; do
-	command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+	have "${pair%%:*}" || missing+=("${pair##*:}")
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 
 if [[ $(id -u) -ne 0 ]]; then
 	echo "deps.sh: missing packages: ${missing[*]} (run as root to install them)" >&2

@@ -5,7 +5,9 @@
 //! `--router-mac`, `--adapter`, `-iL`, `-oL`...), and nmap's words for port
 //! states and reasons.
 
-use crate::config::{Config, Show};
+use crate::checkpoint::{self, Checkpoint};
+use crate::conffile::{self, OptionKind};
+use crate::config::{Config, ResumePoint, Shard, Show};
 use crate::link::{LinkKind, LinkOptions};
 use crate::output::{FormatKind, OutputSpec};
 use crate::rate::Rate;
@@ -14,7 +16,7 @@ use crate::targets::grammar::{self, Origin};
 use crate::targets::{ProbeSpace, TargetError, TargetSpec};
 use crate::tx::SourcePorts;
 use crate::wire::parse_mac;
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use std::ffi::OsString;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -25,8 +27,9 @@ use std::time::Duration;
 #[command(
     name = "synsweep",
     version,
+    args_override_self = true,
     about = "A stateless, high-rate TCP SYN scanner",
-    after_help = "Examples:\n  synsweep 198.18.0.0/20 -p 22,80,443 --rate 100000 --interface sswlab0\n  synsweep -iL targets.txt -p 1-1024 --show open,closed --format ndjson -o results.ndjson\n  synsweep 198.18.0.0/24 -p 80 --seed 7 --list-probes\n\nmasscan spellings also work: -iL FILE, -oL/-oJ/-oD/-oC FILE, --adapter, --adapter-ip, --open-only."
+    after_help = "Examples:\n  synsweep 198.18.0.0/20 -p 22,80,443 --rate 100000 --interface sswlab0\n  synsweep -iL targets.txt -p 1-1024 --show open,closed --format ndjson -o results.ndjson\n  synsweep 198.18.0.0/24 -p 80 --seed 7 --list-probes\n  synsweep -c scan.conf --shard 2/4 --seed 7 -o part2.csv --format csv\n  synsweep --resume results.csv.checkpoint\n\nmasscan spellings also work: -iL FILE, -oL/-oJ/-oD/-oC/-oX/-oG FILE, --adapter, --adapter-ip, --open-only."
 )]
 pub struct Args {
     /// Targets: 198.18.4.7, 198.18.4.0/22 or 198.18.4.1-198.18.5.20; commas join several
@@ -137,6 +140,75 @@ pub struct Args {
     /// NIC benchmark: report frames and bits per second of each second of the run and batch send latency
     #[arg(long)]
     pub benchmark: bool,
+
+    /// Read options from FILE: `name = value` lines, as --echo prints them (later options win)
+    #[arg(short = 'c', long = "conf", value_name = "FILE")]
+    pub conf: Vec<PathBuf>,
+
+    /// Print the effective configuration as `name = value` lines and exit
+    #[arg(long)]
+    pub echo: bool,
+
+    /// Scan only shard I of N (I from 1); all N shards, with the same --seed, cover every probe once
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+
+    /// Keep a checkpoint here (default: OUTPUT.checkpoint, or synsweep.checkpoint)
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+
+    /// Keep no checkpoint
+    #[arg(long, conflicts_with = "checkpoint")]
+    pub no_checkpoint: bool,
+
+    /// Seconds between checkpoints
+    #[arg(long, default_value = "2", value_name = "SECS")]
+    pub checkpoint_interval: String,
+
+    /// Continue the scan a checkpoint describes (alone, or with the same scan options)
+    #[arg(long, value_name = "FILE")]
+    pub resume: Option<PathBuf>,
+
+    /// Add results to an existing output file instead of replacing it
+    #[arg(long)]
+    pub append: bool,
+
+    /// Write one JSON progress object per second to FILE (- for standard output)
+    #[arg(long, value_name = "FILE")]
+    pub status_json: Option<PathBuf>,
+}
+
+/// `I/N`, I from 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardArg {
+    pub index: u64,
+    pub count: u64,
+}
+
+fn parse_shard(s: &str) -> Result<ShardArg, CliError> {
+    let bad = |why: &str| {
+        CliError(format!(
+            "--shard: {s:?} {why}: give I/N with 1 <= I <= N, e.g. 1/4"
+        ))
+    };
+    let (i, n) = s.split_once('/').ok_or_else(|| bad("is not I/N"))?;
+    let (i, n): (u64, u64) = match (i.trim().parse(), n.trim().parse()) {
+        (Ok(i), Ok(n)) => (i, n),
+        _ => return Err(bad("is not I/N")),
+    };
+    if n == 0 {
+        return Err(bad("has no shards (N is 0)"));
+    }
+    if i == 0 {
+        return Err(bad("counts from 0, but shards count from 1"));
+    }
+    if i > n {
+        return Err(bad(&format!("names shard {i} of only {n}")));
+    }
+    Ok(ShardArg {
+        index: i - 1,
+        count: n,
+    })
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -157,7 +229,7 @@ pub fn default_tx_threads() -> u32 {
 #[derive(Debug)]
 pub enum Command {
     Scan(Box<Config>),
-    /// --help / --version text, to print and exit 0.
+    /// --help / --version / --echo text, to print and exit 0.
     Print(String),
 }
 
@@ -188,6 +260,8 @@ fn expand_masscan_flags(args: impl IntoIterator<Item = OsString>) -> Vec<OsStrin
             Some("-oL") => out.extend(["--format=list".into(), "--output".into()]),
             Some("-oJ") | Some("-oD") => out.extend(["--format=ndjson".into(), "--output".into()]),
             Some("-oC") => out.extend(["--format=csv".into(), "--output".into()]),
+            Some("-oX") => out.extend(["--format=xml".into(), "--output".into()]),
+            Some("-oG") => out.extend(["--format=grepable".into(), "--output".into()]),
             _ => out.push(a),
         }
     }
@@ -204,20 +278,173 @@ fn clap_one_line(e: &clap::Error) -> String {
     first.trim_start_matches("error: ").to_string()
 }
 
-pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliError> {
-    let args = match Args::try_parse_from(expand_masscan_flags(args)) {
-        Ok(a) => a,
+/// How a long option takes its value, for configuration files.
+fn option_kind(name: &str) -> Option<OptionKind> {
+    if matches!(name, "range" | "target" | "targets") {
+        return Some(OptionKind::Target);
+    }
+    // Options that only make sense on a command line.
+    if matches!(name, "conf" | "resume" | "echo" | "help" | "version") {
+        return None;
+    }
+    let cmd = Args::command();
+    let arg = cmd.get_arguments().find(|a| {
+        a.get_long() == Some(name) || a.get_all_aliases().is_some_and(|al| al.contains(&name))
+    })?;
+    Some(match arg.get_action() {
+        clap::ArgAction::SetTrue => OptionKind::Switch,
+        _ => OptionKind::Value,
+    })
+}
+
+/// Replaces every `-c FILE` / `--conf FILE` by the options in FILE, in
+/// place, so that options after it override the file's.
+fn expand_conf_files(args: Vec<OsString>) -> Result<Vec<OsString>, CliError> {
+    let mut out = Vec::with_capacity(args.len());
+    let mut it = args.into_iter();
+    while let Some(a) = it.next() {
+        let path = match a.to_str() {
+            Some("-c") | Some("--conf") => match it.next() {
+                Some(p) => PathBuf::from(p),
+                None => {
+                    return Err(CliError(format!(
+                        "{} needs a file name",
+                        a.to_string_lossy()
+                    )));
+                }
+            },
+            Some(s) if s.starts_with("--conf=") => PathBuf::from(&s["--conf=".len()..]),
+            _ => {
+                out.push(a);
+                continue;
+            }
+        };
+        let text = conffile::read(&path).map_err(|e| CliError(e.to_string()))?;
+        let expanded =
+            conffile::to_args(&text, &path, &option_kind).map_err(|e| CliError(e.to_string()))?;
+        out.extend(expanded.into_iter().map(OsString::from));
+    }
+    Ok(out)
+}
+
+fn parse_args(argv: Vec<OsString>) -> Result<Result<Args, String>, CliError> {
+    match Args::try_parse_from(argv) {
+        Ok(a) => Ok(Ok(a)),
         Err(e) => {
             use clap::error::ErrorKind::*;
-            return match e.kind() {
+            match e.kind() {
                 DisplayHelp | DisplayVersion | DisplayHelpOnMissingArgumentOrSubcommand => {
-                    Ok(Command::Print(e.to_string()))
+                    Ok(Err(e.to_string()))
                 }
                 _ => Err(CliError(clap_one_line(&e))),
-            };
+            }
         }
+    }
+}
+
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliError> {
+    let argv: Vec<OsString> = args.into_iter().collect();
+    let command_line = argv
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let argv = expand_conf_files(expand_masscan_flags(argv))?;
+    let a = match parse_args(argv.clone())? {
+        Ok(a) => a,
+        Err(text) => return Ok(Command::Print(text)),
     };
-    Ok(Command::Scan(Box::new(config_from(&args)?)))
+    let Some(cp_path) = a.resume.clone() else {
+        let config = config_from(&a, command_line)?;
+        return Ok(if a.echo {
+            Command::Print(echo_text(&config))
+        } else {
+            Command::Scan(Box::new(config))
+        });
+    };
+
+    // Resuming: the checkpoint's configuration first, the command line on
+    // top of it, and the part that decides which probe goes where must be
+    // the checkpoint's own.
+    let cp = Checkpoint::read(&cp_path).map_err(|e| CliError(e.to_string()))?;
+    let alone = a.targets.is_empty() && a.include_files.is_empty() && a.ports.is_empty();
+    let a = if alone {
+        let saved = conffile::to_args(&cp.config.join("\n"), &cp_path, &option_kind)
+            .map_err(|e| CliError(format!("checkpoint {}: {e}", cp_path.display())))?;
+        let mut merged = vec![argv[0].clone()];
+        merged.extend(saved.into_iter().map(OsString::from));
+        merged.extend(argv[1..].iter().cloned());
+        match parse_args(merged)? {
+            Ok(a) => a,
+            Err(text) => return Ok(Command::Print(text)),
+        }
+    } else {
+        a
+    };
+    let mut config = config_from(&a, command_line)?;
+    if config.identity_hash != cp.config_hash {
+        let theirs: Vec<&String> = cp.config.iter().filter(|l| is_identity_line(l)).collect();
+        let ours: Vec<&String> = config.identity.iter().collect();
+        let first_diff = ours
+            .iter()
+            .zip(theirs.iter())
+            .find(|(x, y)| x != y)
+            .map(|(x, y)| format!("`{x}` here, `{y}` in the checkpoint"))
+            .unwrap_or_else(|| "the options differ in number".into());
+        return Err(CliError(format!(
+            "--resume {}: the checkpoint belongs to a different scan ({first_diff}); resume with `synsweep --resume {}` alone to use its configuration",
+            cp_path.display(),
+            cp_path.display()
+        )));
+    }
+    config.resume = Some(ResumePoint {
+        position: cp.position,
+        sent: cp.sent,
+        found: cp.found,
+    });
+    // The resumed run keeps the same checkpoint file unless told otherwise.
+    if a.checkpoint.is_none() && !a.no_checkpoint {
+        config.checkpoint = Some(cp_path);
+    }
+    Ok(if a.echo {
+        Command::Print(echo_text(&config))
+    } else {
+        Command::Scan(Box::new(config))
+    })
+}
+
+/// The options that decide which probe goes where, in which order, and
+/// into which file: a checkpoint only resumes a scan that agrees on them.
+const IDENTITY: &[&str] = &[
+    "range",
+    "exclude",
+    "ports",
+    "no-default-excludes",
+    "seed",
+    "retries",
+    "shard",
+    "source-port",
+    "output",
+    "format",
+];
+
+fn is_identity_line(line: &str) -> bool {
+    line.split_once(" = ")
+        .is_some_and(|(name, _)| IDENTITY.contains(&name))
+}
+
+/// `--echo`: the effective configuration, readable back with `-c`. A seed
+/// the user did not choose is left out, so each run draws its own.
+fn echo_text(c: &Config) -> String {
+    let mut s = format!("# synsweep {} configuration\n", env!("CARGO_PKG_VERSION"));
+    for line in &c.effective {
+        if line.starts_with("seed = ") && !c.seed_given {
+            continue;
+        }
+        s.push_str(line);
+        s.push('\n');
+    }
+    s
 }
 
 fn parse_rate(s: &str) -> Result<Rate, CliError> {
@@ -274,7 +501,7 @@ fn parse_source_ports(s: &str) -> Result<SourcePorts, CliError> {
     Ok(SourcePorts { first, last })
 }
 
-fn config_from(a: &Args) -> Result<Config, CliError> {
+fn config_from(a: &Args, command_line: String) -> Result<Config, CliError> {
     let mut includes = Vec::new();
     for t in &a.targets {
         includes.extend(
@@ -298,8 +525,8 @@ fn config_from(a: &Args) -> Result<Config, CliError> {
         ports.extend(grammar::parse_ports(p, &Origin::Arg("--ports")).map_err(TargetError::from)?);
     }
     let space = ProbeSpace::build(&TargetSpec {
-        includes,
-        excludes,
+        includes: includes.clone(),
+        excludes: excludes.clone(),
         ports,
         default_excludes: !a.no_default_excludes,
     })?;
@@ -325,60 +552,232 @@ fn config_from(a: &Args) -> Result<Config, CliError> {
             "--ttl: 0 would never leave the host: give 1-255".into(),
         ));
     }
+    if a.retries > 100 {
+        return Err(CliError(format!(
+            "--retries: {} is too many: give 0-100",
+            a.retries
+        )));
+    }
+    let shard = match &a.shard {
+        None => ShardArg { index: 0, count: 1 },
+        Some(s) => parse_shard(s)?,
+    };
+    if shard.count > 1 && a.seed.is_none() {
+        return Err(CliError(
+            "--shard needs --seed: every shard must walk the same order (give all shards the same --seed N)".into(),
+        ));
+    }
+    let output = OutputSpec {
+        path: a.output.clone(),
+        format: a.format,
+    };
+    if a.append && output.file().is_none() {
+        return Err(CliError(
+            "--append needs -o FILE: there is no file to add to".into(),
+        ));
+    }
+    let status_json = a.status_json.clone();
+    if status_json.as_deref().is_some_and(|p| p.as_os_str() == "-")
+        && output.path().is_none()
+        && !a.list_probes
+    {
+        return Err(CliError(
+            "--status-json -: standard output already carries the results; give the results -o FILE, or the status a file".into(),
+        ));
+    }
+    let checkpoint_interval = match a.checkpoint_interval.parse::<f64>() {
+        Ok(s) if s.is_finite() && (0.1..=3600.0).contains(&s) => Duration::from_secs_f64(s),
+        _ => {
+            return Err(CliError(format!(
+                "--checkpoint-interval: {:?} is not a time: give seconds from 0.1 to 3600",
+                a.checkpoint_interval
+            )));
+        }
+    };
+    let link_kind = match (a.offline, a.link) {
+        (true, _) => LinkKind::Offline,
+        (false, LinkArg::Afpacket) => LinkKind::AfPacket,
+        (false, LinkArg::Pnet) => LinkKind::Pnet,
+    };
+    // Checkpoints by default for real scans, next to the output file.
+    let checkpoint = match (&a.checkpoint, a.no_checkpoint) {
+        (_, true) => None,
+        (Some(p), false) => Some(p.clone()),
+        (None, false) if a.list_probes || a.echo || link_kind == LinkKind::Offline => None,
+        (None, false) => Some(match output.file() {
+            Some(f) => {
+                let mut p = f.as_os_str().to_owned();
+                p.push(".checkpoint");
+                PathBuf::from(p)
+            }
+            None => PathBuf::from("synsweep.checkpoint"),
+        }),
+    };
+    let seed = a.seed.unwrap_or_else(rand::random);
+    let rate = parse_rate(&a.rate)?;
+    let wait = parse_wait(&a.wait)?;
+    let show = if a.open_only {
+        Show::OPEN_ONLY
+    } else {
+        parse_show(&a.show)?
+    };
+    let source_ports = parse_source_ports(&a.source_port)?;
+    let tx_threads = match a.tx_threads {
+        None => default_tx_threads(),
+        Some(n @ 1..=64) => n,
+        Some(n) => {
+            return Err(CliError(format!(
+                "--tx-threads: {n} is out of range: give 1-64"
+            )));
+        }
+    };
+    let max_probes = match a.max_probes {
+        Some(0) => {
+            return Err(CliError(
+                "--max-probes: 0 would send nothing: give 1 or more".into(),
+            ));
+        }
+        n => n,
+    };
+
+    // The effective configuration, in --echo's words. Targets stay one
+    // line each (merging them would change which reserved blocks each
+    // covers); ports are given merged.
+    let mut identity = Vec::new();
+    identity.extend(
+        includes
+            .iter()
+            .map(|r| format!("range = {}", r.canonical())),
+    );
+    identity.extend(
+        excludes
+            .iter()
+            .map(|r| format!("exclude = {}", r.canonical())),
+    );
+    identity.push(format!("ports = {}", port_list(space.ports())));
+    identity.push(format!("no-default-excludes = {}", a.no_default_excludes));
+    identity.push(format!("seed = {seed}"));
+    identity.push(format!("retries = {}", a.retries));
+    if shard.count > 1 {
+        identity.push(format!("shard = {}/{}", shard.index + 1, shard.count));
+    }
+    identity.push(format!(
+        "source-port = {}-{}",
+        source_ports.first, source_ports.last
+    ));
+    if let Some(p) = &output.path {
+        identity.push(format!("output = {}", p.display()));
+    }
+    identity.push(format!("format = {}", output.format.name()));
+    let mut effective = identity.clone();
+    effective.push(format!(
+        "rate = {}",
+        match rate {
+            Rate::PerSecond(r) => r.to_string(),
+            Rate::Unlimited => "max".into(),
+        }
+    ));
+    effective.push(format!("wait = {}", wait.as_secs_f64()));
+    effective.push(format!("show = {}", show.names().join(",")));
+    let optional = [
+        ("interface", a.interface.clone()),
+        ("source-ip", a.source_ip.clone()),
+        ("router-mac", a.router_mac.clone()),
+        ("tx-threads", a.tx_threads.map(|n| n.to_string())),
+        ("max-probes", max_probes.map(|n| n.to_string())),
+        (
+            "status-json",
+            status_json.as_ref().map(|p| p.display().to_string()),
+        ),
+    ];
+    for (name, value) in optional {
+        if let Some(v) = value {
+            effective.push(format!("{name} = {v}"));
+        }
+    }
+    effective.push(format!("ttl = {}", a.ttl));
+    effective.push(format!(
+        "link = {}",
+        if a.link == LinkArg::Pnet {
+            "pnet"
+        } else {
+            "afpacket"
+        }
+    ));
+    for (name, on) in [
+        ("offline", a.offline),
+        ("append", a.append),
+        ("benchmark", a.benchmark),
+    ] {
+        if on {
+            effective.push(format!("{name} = true"));
+        }
+    }
+    if a.no_checkpoint {
+        effective.push("no-checkpoint = true".into());
+    } else if let Some(p) = &a.checkpoint {
+        effective.push(format!("checkpoint = {}", p.display()));
+    }
+    effective.push(format!(
+        "checkpoint-interval = {}",
+        checkpoint_interval.as_secs_f64()
+    ));
+    let identity_hash = checkpoint::config_hash(&identity);
+
     Ok(Config {
         space: Arc::new(space),
-        seed: a.seed,
-        rate: parse_rate(&a.rate)?,
-        retries: if a.retries > 100 {
-            return Err(CliError(format!(
-                "--retries: {} is too many: give 0-100",
-                a.retries
-            )));
-        } else {
-            a.retries
-        },
-        wait: parse_wait(&a.wait)?,
-        show: if a.open_only {
-            Show::OPEN_ONLY
-        } else {
-            parse_show(&a.show)?
-        },
-        output: OutputSpec {
-            path: a.output.clone(),
-            format: a.format,
-        },
+        seed,
+        seed_given: a.seed.is_some(),
+        rate,
+        retries: a.retries,
+        wait,
+        show,
+        output,
         list_probes: a.list_probes,
         link: LinkOptions {
             interface: a.interface.clone(),
             source_ip,
             router_mac,
         },
-        link_kind: match (a.offline, a.link) {
-            (true, _) => LinkKind::Offline,
-            (false, LinkArg::Afpacket) => LinkKind::AfPacket,
-            (false, LinkArg::Pnet) => LinkKind::Pnet,
-        },
-        tx_threads: match a.tx_threads {
-            None => default_tx_threads(),
-            Some(n @ 1..=64) => n,
-            Some(n) => {
-                return Err(CliError(format!(
-                    "--tx-threads: {n} is out of range: give 1-64"
-                )));
-            }
-        },
-        max_probes: match a.max_probes {
-            Some(0) => {
-                return Err(CliError(
-                    "--max-probes: 0 would send nothing: give 1 or more".into(),
-                ));
-            }
-            n => n,
-        },
+        link_kind,
+        tx_threads,
+        max_probes,
         benchmark: a.benchmark,
-        source_ports: parse_source_ports(&a.source_port)?,
+        source_ports,
         ttl: a.ttl,
+        shard: Shard {
+            index: shard.index,
+            count: shard.count,
+        },
+        checkpoint,
+        checkpoint_interval,
+        resume: None,
+        append: a.append,
+        status_json,
+        effective,
+        identity,
+        identity_hash,
+        command_line,
     })
+}
+
+/// `22,80,8000-8100` from a sorted, deduplicated port list.
+pub fn port_list(ports: &[u16]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < ports.len() {
+        let mut j = i;
+        while j + 1 < ports.len() && ports[j + 1] == ports[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            ports[i].to_string()
+        } else {
+            format!("{}-{}", ports[i], ports[j])
+        });
+        i = j + 1;
+    }
+    out.join(",")
 }
 
 #[cfg(test)]

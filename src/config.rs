@@ -7,6 +7,7 @@ use crate::rate::Rate;
 use crate::rx::PortState;
 use crate::targets::ProbeSpace;
 use crate::tx::SourcePorts;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,8 +43,10 @@ impl Show {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub space: Arc<ProbeSpace>,
-    /// Permutation seed; `None` draws one at random.
-    pub seed: Option<u64>,
+    /// Permutation seed (drawn at random when not given).
+    pub seed: u64,
+    /// The user chose the seed.
+    pub seed_given: bool,
     pub rate: Rate,
     pub retries: u32,
     pub wait: Duration,
@@ -60,4 +63,38 @@ pub struct Config {
     pub benchmark: bool,
     pub source_ports: SourcePorts,
     pub ttl: u8,
+    pub shard: Shard,
+    /// Where to keep the checkpoint; `None`: no checkpoint.
+    pub checkpoint: Option<PathBuf>,
+    pub checkpoint_interval: Duration,
+    /// Where a resumed scan starts.
+    pub resume: Option<ResumePoint>,
+    /// Continue the output file instead of replacing it.
+    pub append: bool,
+    /// One JSON object per second here (`-`: standard output).
+    pub status_json: Option<PathBuf>,
+    /// The effective configuration, `name = value` lines (seed included).
+    pub effective: Vec<String>,
+    /// The lines that fix which probe goes where, in which order, to which file.
+    pub identity: Vec<String>,
+    pub identity_hash: u64,
+    /// As typed, for output headers.
+    pub command_line: String,
+}
+
+/// Shard `index` (from 0) of `count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+/// Where a resumed scan picks up, from its checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResumePoint {
+    /// Every position of this shard below it was sent and answered.
+    pub position: u64,
+    /// Counters of the runs before.
+    pub sent: u64,
+    pub found: [u64; 3],
 }

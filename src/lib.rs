@@ -7,11 +7,14 @@
 //! `cookie`), `dedup` reports each result once, and `output` writes it.
 //! `scan` runs the threads; `stats` counts.
 
+pub mod checkpoint;
 pub mod cli;
+pub mod conffile;
 pub mod config;
 pub mod cookie;
 pub mod dedup;
 pub mod link;
+pub mod monitor;
 pub mod output;
 pub mod permute;
 pub mod rate;

@@ -1,21 +1,24 @@
 //! A whole scan: set up the link, start the threads, wait, report.
 //!
 //! ```text
-//! transmit ──frames──> link ~~~> targets ~~~> link ──frames──> receive
-//!                                                                 │ findings
-//!  status (stderr, 1/s) <── counters ──┘                         output ──> file
+//! transmit x N ──frames──> link ~~~> targets ~~~> link ──frames──> receive
+//!      │ watermarks                                                  │ findings
+//!      └────────> monitor (status, --status-json, checkpoints) ──sync──> output ──> file
 //! ```
 //! The transmit and receive threads share nothing but a few atomic
 //! counters and flags; findings reach the output thread through a bounded
-//! channel. Ctrl-C once stops sending and waits `--wait` for late replies;
-//! twice ends the wait at once. Either way every finding already received
-//! is written and the output file is completed.
+//! channel, and so do the monitor's sync requests, which is what makes a
+//! checkpoint trustworthy (see `monitor.rs`). Ctrl-C once stops sending and
+//! waits `--wait` for late replies; twice ends the wait at once. Either way
+//! every finding already received is written, the output file is completed,
+//! and a checkpoint is left to resume from.
 
 use crate::config::Config;
 use crate::cookie::CookieKey;
 use crate::dedup::Dedup;
 use crate::link::{self, FrameRx, FrameTx, LinkError, LinkKind, LinkPlan};
-use crate::output::{OutputError, ResultWriter};
+use crate::monitor::{self, CheckpointPlan, Monitor, ToOutput, Watermarks};
+use crate::output::{Continue, EndInfo, OutputError, ResultWriter, RunInfo};
 use crate::permute::Permutation;
 use crate::rate::Rate;
 use crate::rx::{Finding, Validator};
@@ -25,11 +28,12 @@ use crate::tx::{self, ProbeMaker, TxThread};
 use crate::wire::reply::parse_frame;
 use crate::wire::template::{SYN_FRAME_LEN, SynTemplate, TemplateParams};
 use hdrhistogram::Histogram;
+use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::mpsc::{SyncSender, sync_channel};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Ctrl-C presses, counted by the signal handler.
 #[derive(Debug, Default)]
@@ -56,7 +60,7 @@ impl Interrupt {
 pub enum ScanError {
     Link(LinkError),
     Output(OutputError),
-    Io { what: &'static str, err: io::Error },
+    Io { what: String, err: io::Error },
 }
 
 impl std::fmt::Display for ScanError {
@@ -94,38 +98,69 @@ pub fn retry_gap(rate: Rate, retries: u32, tx_threads: u64) -> u64 {
     }
 }
 
+/// The schedules of this shard's transmit threads: thread `t` is slot
+/// `shard + shards * t` of `shards * threads`, so shards and threads never
+/// share a position and together hold them all.
+fn schedules(config: &Config, threads: u64) -> Vec<SendSchedule> {
+    let (shard, shards) = (config.shard.index, config.shard.count);
+    let stride = shards * threads;
+    let gap = retry_gap(config.rate, config.retries, threads);
+    (0..threads)
+        .map(|t| {
+            let mut s = SendSchedule::new(
+                config.space.size(),
+                shard + shards * t,
+                stride,
+                config.retries,
+                gap,
+                0,
+            );
+            if let Some(r) = config.resume {
+                let step = s.step_at(r.position);
+                s = SendSchedule::new(
+                    config.space.size(),
+                    shard + shards * t,
+                    stride,
+                    config.retries,
+                    gap,
+                    step,
+                );
+            }
+            s
+        })
+        .collect()
+}
+
 /// The probes in send order, one `ip port` line each; retries included.
 pub fn list_probes(config: &Config, out: &mut dyn Write) -> io::Result<()> {
-    let seed = config.seed.unwrap_or_else(rand::random);
     let space = &config.space;
-    let permutation = Permutation::new(space.size(), seed);
-    let gap = retry_gap(config.rate, config.retries, 1);
+    let permutation = Permutation::new(space.size(), config.seed);
     let mut out = io::BufWriter::with_capacity(1 << 16, out);
-    for send in SendSchedule::new(space.size(), 0, 1, config.retries, gap, 0) {
-        let p = space.probe(permutation.apply(send.position));
-        writeln!(out, "{} {}", Ipv4Addr::from(p.ip), p.port)?;
+    for schedule in schedules(config, 1) {
+        for send in schedule {
+            let p = space.probe(permutation.apply(send.position));
+            writeln!(out, "{} {}", Ipv4Addr::from(p.ip), p.port)?;
+        }
     }
     out.flush()
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// The receive loop: runs until `stop`, hands new findings to `found`.
+/// The receive loop: runs until `stop`, hands new findings to `found`,
+/// returns the round-trip times (µs) of SYN-ACKs that echoed our TSval.
+#[allow(clippy::too_many_arguments)] // the receive thread's whole world
 fn receive(
     link: &mut dyn FrameRx,
     validator: &Validator,
     mut dedup: Dedup,
     counters: &Counters,
-    found: SyncSender<Finding>,
+    found: SyncSender<ToOutput>,
     show: crate::config::Show,
+    clock_origin: Instant,
     stop: &AtomicBool,
-) -> io::Result<()> {
+) -> io::Result<Histogram<u64>> {
     let mut tally = RxTally::default();
+    // 1 µs to 1 hour: created once, recorded into without allocating.
+    let mut rtt_us = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
     while !stop.load(Relaxed) {
         link.recv_batch(Duration::from_millis(50), &mut |frame| {
             tally.received += 1;
@@ -135,6 +170,14 @@ fn receive(
                 return;
             };
             tally.valid += 1;
+            if let Some(echo) = v.ts_echo {
+                // Both ends of the subtraction are on the transmit clock.
+                let now = clock_origin.elapsed().as_micros() as u32;
+                let rtt = now.wrapping_sub(echo);
+                if rtt < 3_600_000_000 {
+                    rtt_us.saturating_record(u64::from(rtt.max(1)));
+                }
+            }
             if !dedup.first_time(v.ip, v.port) {
                 tally.duplicates += 1;
                 return;
@@ -147,11 +190,11 @@ fn receive(
                     state: v.state,
                     reason: v.reason,
                     ttl: v.ttl,
-                    ts: unix_now(),
+                    ts: monitor::unix_now(),
                 };
                 // A closed channel means the output failed; the main thread
                 // has seen that and is stopping us.
-                let _ = found.send(f);
+                let _ = found.send(ToOutput::Finding(f));
             }
         })?;
         tally.publish(counters);
@@ -159,7 +202,7 @@ fn receive(
             counters.kernel_dropped.add(d);
         }
     }
-    Ok(())
+    Ok(rtt_us)
 }
 
 type OpenLink = (LinkPlan, Vec<Box<dyn FrameTx>>, Box<dyn FrameRx>);
@@ -180,17 +223,81 @@ fn open_link(config: &Config) -> Result<OpenLink, LinkError> {
     Ok((plan, txs, rx))
 }
 
+fn checkpoint_plan(config: &Config) -> Option<CheckpointPlan> {
+    let path = config.checkpoint.clone()?;
+    let resume = config.resume.unwrap_or(crate::config::ResumePoint {
+        position: 0,
+        sent: 0,
+        found: [0; 3],
+    });
+    Some(CheckpointPlan {
+        path,
+        interval: config.checkpoint_interval,
+        lag: config.wait + Duration::from_millis(250),
+        config: config.effective.clone(),
+        config_hash: config.identity_hash,
+        start_position: resume.position,
+        prior_sent: resume.sent,
+        prior_found: resume.found,
+    })
+}
+
+fn open_status(config: &Config) -> Result<Option<Box<dyn Write + Send>>, ScanError> {
+    Ok(match &config.status_json {
+        None => None,
+        Some(p) if p.as_os_str() == "-" => Some(Box::new(io::stdout())),
+        Some(p) => Some(Box::new(File::create(p).map_err(|err| ScanError::Io {
+            what: format!("cannot write {}", p.display()),
+            err,
+        })?)),
+    })
+}
+
 pub fn run(config: &Config, interrupt: &Interrupt) -> Result<ScanOutcome, ScanError> {
     let started = Instant::now();
+    let run_info = RunInfo {
+        start_unix: monitor::unix_now(),
+        command_line: config.command_line.clone(),
+        ports: crate::cli::port_list(config.space.ports()),
+        port_count: config.space.ports().len(),
+    };
+    let mode = if config.append || config.resume.is_some() {
+        Continue::Existing
+    } else {
+        Continue::Fresh
+    };
     // Open the output first: a bad path fails before any packet is sent.
-    let writer = ResultWriter::create(&config.output).map_err(ScanError::Output)?;
-    match open_link(config) {
-        Ok((plan, txs, mut rx)) => {
-            run_on_link(config, interrupt, writer, &plan, txs, &mut *rx, started)
+    let writer = ResultWriter::create(&config.output, run_info, mode).map_err(ScanError::Output)?;
+    let plan = checkpoint_plan(config);
+    let prepared = (|| {
+        let status = open_status(config)?;
+        // The link first: without privilege, that is the error to show.
+        let link = open_link(config).map_err(ScanError::Link)?;
+        if let Some(p) = &plan {
+            // Writable now, or fail before sending; and a run killed from
+            // here on always leaves a checkpoint.
+            let counters = Counters::default();
+            p.at(p.start_position, &counters)
+                .write_atomic(&p.path)
+                .map_err(|err| ScanError::Io {
+                    what: format!("cannot write checkpoint {}", p.path.display()),
+                    err,
+                })?;
         }
+        Ok((status, link))
+    })();
+    match prepared {
+        Ok((status, (link_plan, txs, mut rx))) => run_on_link(
+            config, interrupt, writer, &link_plan, txs, &mut *rx, plan, status, started,
+        ),
         Err(e) => {
             writer.discard();
-            Err(ScanError::Link(e))
+            if let Some(p) = &plan
+                && config.resume.is_none()
+            {
+                let _ = std::fs::remove_file(&p.path);
+            }
+            Err(e)
         }
     }
 }
@@ -200,6 +307,7 @@ fn share(total: u64, threads: u64, t: u64) -> u64 {
     total / threads + u64::from(t < total % threads)
 }
 
+#[allow(clippy::too_many_arguments)] // the pieces `run` prepared, handed over once
 fn run_on_link(
     config: &Config,
     interrupt: &Interrupt,
@@ -207,12 +315,13 @@ fn run_on_link(
     plan: &LinkPlan,
     tx_links: Vec<Box<dyn FrameTx>>,
     rx_link: &mut dyn FrameRx,
+    checkpoint: Option<CheckpointPlan>,
+    status: Option<Box<dyn Write + Send>>,
     started: Instant,
 ) -> Result<ScanOutcome, ScanError> {
     let space = &*config.space;
-    let seed = config.seed.unwrap_or_else(rand::random);
     let key = CookieKey::random();
-    let permutation = Permutation::new(space.size(), seed);
+    let permutation = Permutation::new(space.size(), config.seed);
     let src_ip = u32::from(plan.src_ip);
     let template = SynTemplate::new(&TemplateParams {
         src_mac: plan.iface.mac,
@@ -230,11 +339,9 @@ fn run_on_link(
         src_ports: config.source_ports,
     };
     let threads = tx_links.len() as u64;
-    let gap = retry_gap(config.rate, config.retries, threads);
-    let schedules: Vec<SendSchedule> = (0..threads)
-        .map(|t| SendSchedule::new(space.size(), t, threads, config.retries, gap, 0))
-        .collect();
+    let schedules = schedules(config, threads);
     let full: u64 = schedules.iter().map(|s| s.total_sends()).sum();
+    let resumed_at = config.resume.map_or(0, |r| r.position);
     let planned = config.max_probes.map_or(full, |m| m.min(full));
     let thread_rate = match config.rate {
         Rate::PerSecond(r) => Rate::PerSecond(r / threads as f64),
@@ -249,11 +356,21 @@ fn run_on_link(
     let dedup = Dedup::for_space(config.space.clone());
 
     eprintln!(
-        "synsweep: {} probes ({} hosts x {} ports) x {} attempts at {}; {} link, {} transmit thread{}, {}",
+        "synsweep: {} probes ({} hosts x {} ports) x {} attempts{}{} at {}; {} link, {} transmit thread{}, {}",
         space.size(),
         space.host_count(),
         space.ports().len(),
         config.retries + 1,
+        if config.shard.count > 1 {
+            format!(", shard {}/{}", config.shard.index + 1, config.shard.count)
+        } else {
+            String::new()
+        },
+        if config.resume.is_some() {
+            format!(", resumed at position {resumed_at}")
+        } else {
+            String::new()
+        },
         match config.rate {
             Rate::PerSecond(r) => stats::human_rate(r),
             Rate::Unlimited => "max rate".into(),
@@ -275,29 +392,40 @@ fn run_on_link(
         started: clock_origin,
         wait_deadline_ms: AtomicU64::new(0),
         running: AtomicBool::new(true),
+        completed: AtomicBool::new(false),
     };
-    let (found_tx, found_rx) = sync_channel::<Finding>(16384);
+    let watermarks = Watermarks::new(tx_links.len(), resumed_at);
+    let (to_output, from_scan) = sync_channel::<ToOutput>(16384);
+    let checkpoint_path = checkpoint.as_ref().map(|p| p.path.clone());
 
     let mut interrupted = false;
     let mut send_time = Duration::ZERO;
-    let (tx_result, rx_result, out_result, per_second) = std::thread::scope(|s| {
+    let (tx_result, rx_result, out_result, report) = std::thread::scope(|s| {
         let out_thread = s.spawn(|| {
-            for f in found_rx {
-                if let Err(e) = writer.write(&f) {
+            for msg in from_scan {
+                let r = match msg {
+                    ToOutput::Finding(f) => writer.write(&f),
+                    ToOutput::Sync(ack) => writer.sync().map(|()| {
+                        let _ = ack.send(());
+                    }),
+                };
+                if let Err(e) = r {
                     output_failed.store(true, Relaxed);
                     return Err(e);
                 }
             }
             Ok(())
         });
+        let rx_to_output = to_output.clone();
         let rx_thread = s.spawn(|| {
             receive(
                 rx_link,
                 &validator,
                 dedup,
                 &counters,
-                found_tx,
+                rx_to_output,
                 config.show,
+                clock_origin,
                 &stop_rx,
             )
         });
@@ -310,6 +438,7 @@ fn run_on_link(
                 let budget = config.max_probes.map(|m| share(m, threads, t as u64));
                 let (maker, template, counters) = (&maker, &template, &counters);
                 let (stop_tx, tx_finished) = (&stop_tx, &tx_finished);
+                let watermark = watermarks.thread(t);
                 s.spawn(move || {
                     let job = TxThread {
                         maker,
@@ -318,6 +447,7 @@ fn run_on_link(
                         budget,
                         rate: thread_rate,
                         clock_origin,
+                        watermark,
                     };
                     let r = job.run(&mut *link, counters, stop_tx);
                     tx_finished.fetch_add(1, Relaxed);
@@ -325,9 +455,19 @@ fn run_on_link(
                 })
             })
             .collect();
-        let monitor = s.spawn(|| stats::monitor(&counters, &progress, io::stderr().is_terminal()));
+        let monitor = Monitor {
+            counters: &counters,
+            progress: &progress,
+            watermarks: &watermarks,
+            terminal: io::stderr().is_terminal(),
+            status,
+            checkpoint,
+            to_output,
+        };
+        let monitor = s.spawn(move || monitor.run());
 
         let mut wait_until: Option<(Instant, u32)> = None;
+        let mut ran_out = false;
         loop {
             std::thread::sleep(Duration::from_millis(10));
             let presses = interrupt.presses();
@@ -341,6 +481,7 @@ fn run_on_link(
             }
             if wait_until.is_none() && tx_finished.load(Relaxed) == threads as usize {
                 send_time = send_started.elapsed();
+                ran_out = !stop_tx.load(Relaxed);
                 let deadline = Instant::now() + config.wait;
                 let ms = deadline.duration_since(progress.started).as_millis() as u64;
                 progress.wait_deadline_ms.store(ms.max(1), Relaxed);
@@ -375,20 +516,25 @@ fn run_on_link(
             }
         }
         let rx_result = rx_thread.join();
-        let out_result = out_thread.join();
+        // Complete only if every probe went out and the wait was not cut.
+        let complete = ran_out && !interrupted && !output_failed.load(Relaxed);
+        progress.completed.store(complete, Relaxed);
         progress.running.store(false, Relaxed);
-        let per_second = monitor.join().unwrap_or_default();
-        (tx_result, rx_result, out_result, per_second)
+        // The monitor writes the last checkpoint (if incomplete) while the
+        // output thread still listens, then lets go of the channel.
+        let report = monitor.join();
+        let out_result = out_thread.join();
+        (tx_result, rx_result, out_result, report)
     });
     if send_time.is_zero() {
         send_time = started.elapsed();
     }
-
-    let summary = Summary::from_counters(&counters, planned, send_time, started.elapsed(), seed);
-    let panicked = |what| ScanError::Io {
-        what,
+    let panicked = |what: &str| ScanError::Io {
+        what: what.to_string(),
         err: io::Error::other("thread panicked"),
     };
+    let report = report.map_err(|_| panicked("monitor thread"))?;
+    let rx_result = rx_result.map_err(|_| panicked("receive thread"))?;
     let out_result = out_result.map_err(|_| panicked("output thread"))?;
     let mut output_closed = false;
     match out_result {
@@ -401,26 +547,63 @@ fn run_on_link(
     }
     // Results are written before any transmit or receive error is raised,
     // so a failing link never costs what was already found.
+    let end = EndInfo {
+        end_unix: monitor::unix_now(),
+        elapsed: started.elapsed(),
+        records: 0,
+    };
     if output_closed {
         writer.discard();
     } else {
-        writer.finish().map_err(ScanError::Output)?;
+        writer.finish(&end).map_err(ScanError::Output)?;
+    }
+    let rtt = match &rx_result {
+        Ok(h) => h.clone(),
+        Err(_) => tx::latency_histogram(),
+    };
+    let mut summary = Summary::from_counters(
+        &counters,
+        planned,
+        send_time,
+        started.elapsed(),
+        config.seed,
+    );
+    summary.rtt_us = (!rtt.is_empty()).then_some(rtt);
+    if let Some(mut w) = report.status {
+        let mut last = monitor::status_json(&counters, &progress, "done", summary.send_rate());
+        if let Some(h) = &summary.rtt_us {
+            last.pop();
+            last.push_str(&format!(
+                r#","rtt_ms":{{"p50":{:.3},"p90":{:.3},"p99":{:.3},"max":{:.3},"samples":{}}}}}"#,
+                h.value_at_quantile(0.5) as f64 / 1e3,
+                h.value_at_quantile(0.9) as f64 / 1e3,
+                h.value_at_quantile(0.99) as f64 / 1e3,
+                h.max() as f64 / 1e3,
+                h.len()
+            ));
+        }
+        let _ = writeln!(w, "{last}");
+        let _ = w.flush();
+    }
+    if progress.completed.load(Relaxed)
+        && let Some(path) = &checkpoint_path
+    {
+        // Done: nothing to resume.
+        let _ = std::fs::remove_file(path);
     }
     let batch_latency_ns = tx_result
         .map_err(|_| panicked("transmit thread"))?
         .map_err(|err| ScanError::Io {
-            what: "sending",
+            what: "sending".into(),
             err,
         })?;
-    rx_result
-        .map_err(|_| panicked("receive thread"))?
-        .map_err(|err| ScanError::Io {
-            what: "receiving",
-            err,
-        })?;
+    rx_result.map_err(|err| ScanError::Io {
+        what: "receiving".into(),
+        err,
+    })?;
     Ok(ScanOutcome {
         summary,
-        per_second,
+        per_second: report.per_second,
         batch_latency_ns,
         frame_len: SYN_FRAME_LEN,
         interrupted,

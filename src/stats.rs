@@ -7,7 +7,6 @@
 use crate::rx::PortState;
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
@@ -23,6 +22,9 @@ impl Padded {
     }
     pub fn get(&self) -> u64 {
         self.0.load(Relaxed)
+    }
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Relaxed);
     }
 }
 
@@ -87,6 +89,8 @@ pub struct Summary {
     pub send_time: Duration,
     pub elapsed: Duration,
     pub seed: u64,
+    /// Round trips (µs) of SYN-ACKs that echoed our TCP timestamp.
+    pub rtt_us: Option<Histogram<u64>>,
 }
 
 impl Summary {
@@ -109,6 +113,7 @@ impl Summary {
             send_time,
             elapsed,
             seed,
+            rtt_us: None,
         }
     }
 
@@ -137,6 +142,18 @@ impl Summary {
             "found     {} open, {} closed, {} filtered",
             self.found[0], self.found[1], self.found[2]
         );
+        if let Some(h) = &self.rtt_us {
+            let ms = |q: f64| h.value_at_quantile(q) as f64 / 1e3;
+            let _ = writeln!(
+                s,
+                "rtt       p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} SYN-ACKs echoing our timestamp)",
+                ms(0.5),
+                ms(0.9),
+                ms(0.99),
+                h.max() as f64 / 1e3,
+                h.len()
+            );
+        }
         let _ = writeln!(
             s,
             "elapsed   {:.2} s (seed {})",
@@ -209,43 +226,8 @@ pub struct Progress {
     pub wait_deadline_ms: AtomicU64,
     /// Cleared when the scan is over.
     pub running: AtomicBool,
-}
-
-/// Samples the counters at every whole second of the run. Keeps a live
-/// status line on stderr when `terminal`. Returns the frames sent in each
-/// second.
-pub fn monitor(counters: &Counters, progress: &Progress, terminal: bool) -> Vec<u64> {
-    let mut per_second = Vec::new();
-    let mut last_sent = 0;
-    let mut err = std::io::stderr();
-    let mut tick = 1u64;
-    while progress.running.load(Relaxed) {
-        let due = progress.started + Duration::from_secs(tick);
-        let now = Instant::now();
-        if now < due {
-            // Short naps so the end of the scan is noticed at once.
-            std::thread::sleep((due - now).min(Duration::from_millis(100)));
-            continue;
-        }
-        tick += 1;
-        let sent = counters.sent.get();
-        per_second.push(sent - last_sent);
-        let rate = (sent - last_sent) as f64;
-        last_sent = sent;
-        if terminal {
-            let found: u64 = counters.found.iter().map(|c| c.get()).sum();
-            let deadline = progress.wait_deadline_ms.load(Relaxed);
-            let waiting = (deadline != 0).then(|| {
-                Duration::from_millis(deadline).saturating_sub(progress.started.elapsed())
-            });
-            let line = status_line(rate, sent, progress.planned, found, waiting);
-            let _ = write!(err, "\r{line}\x1b[K");
-        }
-    }
-    if terminal {
-        let _ = write!(err, "\r\x1b[K");
-    }
-    per_second
+    /// Set when every probe was sent and the wait ran its course.
+    pub completed: AtomicBool,
 }
 
 /// The `--benchmark` report: frames and bits per second of the run, and the

@@ -10,7 +10,7 @@ use crate::link::FrameTx;
 use crate::permute::Permutation;
 use crate::rate::{Pacer, Rate, SystemClock};
 use crate::schedule::SendSchedule;
-use crate::stats::Counters;
+use crate::stats::{Counters, Padded};
 use crate::targets::ProbeSpace;
 use crate::wire::template::{ProbeFields, SynTemplate};
 use hdrhistogram::Histogram;
@@ -85,6 +85,9 @@ pub struct TxThread<'a> {
     pub rate: Rate,
     /// Zero of the TCP timestamp clock, shared by all threads.
     pub clock_origin: Instant,
+    /// Where this thread publishes "every position of mine below this
+    /// was sent", for checkpoints.
+    pub watermark: &'a Padded,
 }
 
 /// What a transmit thread measured.
@@ -113,6 +116,7 @@ impl TxThread<'_> {
             budget,
             rate,
             clock_origin,
+            watermark,
         } = self;
         let mut latency = latency_histogram();
         let mut pacer = Pacer::new(rate, MAX_BATCH, SystemClock::new());
@@ -147,6 +151,7 @@ impl TxThread<'_> {
             // Saturates rather than fails: no batch takes 100 s.
             latency.saturating_record(started.elapsed().as_nanos() as u64);
             counters.sent.add(n as u64);
+            watermark.set(schedule.originals_done_below());
             left -= n as u64;
         }
         Ok(TxReport {
@@ -225,6 +230,7 @@ mod tests {
             budget: None,
             rate: Rate::Unlimited,
             clock_origin: Instant::now() - Duration::from_secs(1),
+            watermark: &Padded::default(),
         }
         .run(&mut link, &counters, &stop)
         .unwrap();

@@ -181,3 +181,262 @@ fn help_lists_the_flags() {
         assert!(h.contains(flag), "{flag} missing from --help");
     }
 }
+
+/// `ip port` lines of a listing, as a set; fails on repeats within it.
+fn probe_set(lines: &[String]) -> std::collections::BTreeMap<String, usize> {
+    let mut m = std::collections::BTreeMap::new();
+    for l in lines {
+        *m.entry(l.clone()).or_insert(0) += 1;
+    }
+    m
+}
+
+#[test]
+fn shards_are_disjoint_and_cover_every_probe_with_exclusions_and_retries() {
+    let base = [
+        "198.18.0.0/22",
+        "198.18.9.7",
+        "-p",
+        "22,80,443,1000-1009",
+        "--exclude",
+        "198.18.1.0/26,198.18.2.77",
+        "--retries",
+        "2",
+        "--seed",
+        "11",
+    ];
+    let whole = probe_set(&list(&base));
+    assert!(
+        whole.values().all(|&n| n == 3),
+        "each probe three times (retries 2)"
+    );
+    for n in [1u32, 2, 3, 7] {
+        let mut union = std::collections::BTreeMap::new();
+        for i in 1..=n {
+            let mut args = base.to_vec();
+            let shard = format!("{i}/{n}");
+            args.extend(["--shard", &shard]);
+            let part = probe_set(&list(&args));
+            assert!(!part.is_empty(), "shard {shard} is empty");
+            for (probe, count) in part {
+                assert_eq!(count, 3, "shard {shard}: {probe} not sent 3 times");
+                assert!(
+                    union.insert(probe.clone(), count).is_none(),
+                    "{probe} in two shards of {n}"
+                );
+            }
+        }
+        assert_eq!(union, whole, "{n} shards do not add up to the whole");
+    }
+}
+
+#[test]
+fn bad_shard_specs_are_refused_by_name() {
+    for (spec, want) in [
+        (
+            "0/3",
+            r#"--shard: "0/3" counts from 0, but shards count from 1"#,
+        ),
+        ("4/3", r#"--shard: "4/3" names shard 4 of only 3"#),
+        ("x/y", r#"--shard: "x/y" is not I/N"#),
+        ("3", r#"--shard: "3" is not I/N"#),
+        ("1/0", r#"--shard: "1/0" has no shards (N is 0)"#),
+    ] {
+        let o = run(synsweep().args([
+            "198.18.0.0/24",
+            "-p",
+            "80",
+            "--seed",
+            "1",
+            "--list-probes",
+            "--shard",
+            spec,
+        ]));
+        assert_eq!(o.status.code(), Some(2), "{spec}");
+        let e = stderr(&o);
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(
+            e.contains(want) && e.contains("give I/N with 1 <= I <= N"),
+            "{spec}: {e}"
+        );
+    }
+    let o = run(synsweep().args([
+        "198.18.0.0/24",
+        "-p",
+        "80",
+        "--list-probes",
+        "--shard",
+        "1/2",
+    ]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--shard needs --seed"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn config_files_and_echo_round_trip() {
+    let dir = temp_dir("conf");
+    let conf = dir.join("scan.conf");
+    let targets = dir.join("t.txt");
+    std::fs::write(&targets, "198.18.5.0/30\n").unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "# a lab sweep\nrange = 198.18.4.0/24\nports = 80,22, 443\nexclude = 198.18.4.128/25\nseed = 5\nretries = 1\nrate = 2500\nshow = open,closed\nformat = csv\ninclude-file = {}\nno-default-excludes = false\n",
+            targets.display()
+        ),
+    )
+    .unwrap();
+    let c = conf.to_str().unwrap();
+    // The file's options are the scan's: same probes as the command line.
+    let from_file = list(&["-c", c]);
+    let from_args = list(&[
+        "198.18.4.0/24",
+        "198.18.5.0/30",
+        "-p",
+        "22,80,443",
+        "--exclude",
+        "198.18.4.128/25",
+        "--seed",
+        "5",
+        "--retries",
+        "1",
+        "--rate",
+        "2500",
+    ]);
+    assert_eq!(from_file, from_args);
+    // Later options override the file's.
+    let o = run(synsweep().args(["-c", c, "--rate", "7000", "--echo"]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    let echo = stdout(&o);
+    for line in [
+        "range = 198.18.4.0/24",
+        "range = 198.18.5.0/30",
+        "ports = 22,80,443",
+        "exclude = 198.18.4.128/25",
+        "seed = 5",
+        "retries = 1",
+        "rate = 7000",
+        "show = open,closed",
+        "format = csv",
+    ] {
+        assert!(
+            echo.lines().any(|l| l == line),
+            "{line:?} missing from:\n{echo}"
+        );
+    }
+    // What --echo prints reads back to the same configuration.
+    let echoed = dir.join("echoed.conf");
+    std::fs::write(&echoed, &echo).unwrap();
+    let again = stdout(&run(synsweep().args([
+        "-c",
+        echoed.to_str().unwrap(),
+        "--echo",
+    ])));
+    assert_eq!(again, echo);
+    assert_eq!(list(&["-c", echoed.to_str().unwrap()]), from_args);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn bad_config_lines_and_checkpoints_are_one_line_errors_and_harm_no_output() {
+    let dir = temp_dir("badconf");
+    let out = dir.join("results.csv");
+    std::fs::write(&out, "precious\n").unwrap();
+    let o_arg = out.to_str().unwrap().to_string();
+    let conf = dir.join("bad.conf");
+    let cp = dir.join("scan.checkpoint");
+    let cases: Vec<(String, String)> = vec![
+        (
+            "range = 198.18.0.0/24\nports 80\n".into(),
+            "bad.conf:2: \"ports 80\" is not an option line".into(),
+        ),
+        (
+            "range = 198.18.0.0/24\nports = 80\nspeed = 9\n".into(),
+            "bad.conf:3: unknown option \"speed\"".into(),
+        ),
+        (
+            "range = 198.18.0.0/33\nports = 80\n".into(),
+            "bad target \"198.18.0.0/33\"".into(),
+        ),
+    ];
+    for (text, want) in cases {
+        std::fs::write(&conf, text).unwrap();
+        let o = run(synsweep().args(["-c", conf.to_str().unwrap(), "-o", &o_arg]));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(e.contains(&want), "{e}");
+    }
+    let o = run(synsweep().args(["-c", "/nonexistent/x.conf"]));
+    assert!(
+        stderr(&o).contains("cannot read /nonexistent/x.conf"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A real checkpoint to damage: make one with --echo's configuration.
+    let good = synsweep::checkpoint::Checkpoint {
+        config_hash: 1,
+        position: 100,
+        sent: 100,
+        found: [1, 2, 3],
+        config: vec![
+            "range = 198.18.0.0/24".into(),
+            "ports = 80".into(),
+            "seed = 1".into(),
+        ],
+    }
+    .render();
+    let checkpoint_cases: Vec<(String, &str)> = vec![
+        (good[..good.len() / 2].to_string(), "truncated"),
+        (
+            good.replace("position = 100", "position = 900"),
+            "damaged: the checksum does not match",
+        ),
+        ("garbage\n".into(), "not a synsweep checkpoint"),
+        (String::new(), "not a synsweep checkpoint"),
+    ];
+    for (text, want) in checkpoint_cases {
+        std::fs::write(&cp, text).unwrap();
+        let o = run(synsweep().args(["--resume", cp.to_str().unwrap(), "-o", &o_arg]));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(
+            e.contains(&format!("checkpoint {}: ", cp.display())) && e.contains(want),
+            "{want}: {e}"
+        );
+    }
+    // A sound checkpoint of another scan: refused, naming the difference.
+    std::fs::write(&cp, good).unwrap();
+    let o = run(synsweep().args([
+        "--resume",
+        cp.to_str().unwrap(),
+        "198.18.0.0/24",
+        "-p",
+        "443",
+        "--seed",
+        "1",
+        "-o",
+        &o_arg,
+    ]));
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{e}");
+    assert!(
+        e.contains("the checkpoint belongs to a different scan"),
+        "{e}"
+    );
+    let o = run(synsweep().args(["--resume", "/nonexistent.checkpoint"]));
+    assert!(
+        stderr(&o).contains("checkpoint /nonexistent.checkpoint: cannot read it"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "precious\n");
+    assert!(!dir.join("results.csv.partial").exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -241,7 +241,7 @@ fn every_format_reports_the_same_results() {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     assert!(!want.is_empty());
-    for format in ["list", "ndjson", "csv"] {
+    for format in ["list", "ndjson", "csv", "grepable", "xml"] {
         let out = dir.join(format!("r.{format}"));
         let o = run_bounded(
             lab.scan()
@@ -283,6 +283,35 @@ fn every_format_reports_the_same_results() {
                     };
                     assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
                     (field("ip"), field("port").parse().unwrap(), field("state"))
+                }
+                "grepable" => {
+                    if line.starts_with('#') {
+                        continue;
+                    }
+                    // Host: IP ()<TAB>Ports: PORT/STATE/tcp/////
+                    let (host, ports) = line.split_once("\t").expect("tab");
+                    let ip = host
+                        .strip_prefix("Host: ")
+                        .unwrap()
+                        .strip_suffix(" ()")
+                        .unwrap();
+                    let f: Vec<&str> = ports.strip_prefix("Ports: ").unwrap().split('/').collect();
+                    assert_eq!((f.len(), f[2]), (8, "tcp"), "{line}");
+                    (ip.to_string(), f[0].parse().unwrap(), f[1].to_string())
+                }
+                "xml" => {
+                    if !line.starts_with("<host ") {
+                        continue;
+                    }
+                    let attr = |name: &str| {
+                        let start = line.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+                        line[start..].split('"').next().unwrap().to_string()
+                    };
+                    (attr("addr"), attr("portid").parse().unwrap(), {
+                        let st = line.find("<state ").unwrap();
+                        let rest = &line[st + "<state state=\"".len()..];
+                        rest.split('"').next().unwrap().to_string()
+                    })
                 }
                 _ => {
                     if line.starts_with("ip,") {
@@ -375,6 +404,17 @@ fn ctrl_c_stops_sending_waits_and_flushes_every_result() {
         got.len()
     );
     assert!(!dir.join("results.csv.partial").exists());
+    // Ctrl-C left a checkpoint: resuming finishes the scan in the same file.
+    let checkpoint = dir.join("results.csv.checkpoint");
+    assert!(checkpoint.exists(), "Ctrl-C writes a checkpoint");
+    let o = run_bounded(
+        synsweep().args(["--resume", checkpoint.to_str().unwrap(), "--rate", "100000"]),
+        Duration::from_secs(60),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (all, _) = read_csv_with_repeats(&out);
+    assert!(all == truth, "after resume: {}", diff(&all, &truth));
+    assert!(!checkpoint.exists());
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -524,5 +564,295 @@ fn link_errors_are_one_line_and_leave_no_file() {
         )) && e.contains("setcap cap_net_raw,cap_net_admin+eip"),
         "{e}"
     );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Every result line of a CSV file, duplicates allowed (a resume may send a
+/// few probes twice): (distinct results, duplicate lines).
+fn read_csv_with_repeats(path: &std::path::Path) -> (Results, usize) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("ip,port,proto,state,reason,ttl,ts"));
+    let mut out = Results::new();
+    let mut repeats = 0;
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f.len(), 7, "whole lines only: {line:?}");
+        let key = (f[0].to_string(), f[1].parse().unwrap());
+        let value = (f[3].to_string(), f[4].to_string());
+        if let Some(prev) = out.insert(key, value.clone()) {
+            assert_eq!(prev, value, "{line}: contradicts an earlier line");
+            repeats += 1;
+        }
+    }
+    assert_eq!(text.matches("ip,port,proto").count(), 1, "one header");
+    (out, repeats)
+}
+
+#[test]
+fn sharded_lab_scans_are_disjoint_and_add_up_to_the_whole() {
+    if !require_root("sharded_lab_scans_are_disjoint_and_add_up_to_the_whole") {
+        return;
+    }
+    let lab = Lab::up(12, None);
+    let truth = lab.truth();
+    let dir = temp_dir("shards");
+    for n in [1u32, 2, 3, 7] {
+        let mut union = Results::new();
+        for i in 1..=n {
+            let out = dir.join(format!("part-{i}-of-{n}.csv"));
+            let o = run_bounded(
+                lab.scan()
+                    .args([
+                        lab.block(),
+                        "-p",
+                        lab.ports(),
+                        "--rate",
+                        "200000",
+                        "--wait",
+                        "1",
+                        "--seed",
+                        "9",
+                    ])
+                    .args([
+                        "--shard",
+                        &format!("{i}/{n}"),
+                        "--show",
+                        "all",
+                        "--format",
+                        "csv",
+                    ])
+                    .args(["-o", out.to_str().unwrap()]),
+                Duration::from_secs(30),
+            );
+            assert!(o.status.success(), "{}", stderr(&o));
+            let part = read_csv_results(&out);
+            assert!(!part.is_empty());
+            for (k, v) in part {
+                assert!(
+                    union.insert(k.clone(), v).is_none(),
+                    "{k:?} found by two of {n} shards"
+                );
+            }
+        }
+        assert!(union == truth, "{n} shards: {}", diff(&union, &truth));
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn kill_9_at_random_moments_then_resume_loses_nothing() {
+    if !require_root("kill_9_at_random_moments_then_resume_loses_nothing") {
+        return;
+    }
+    let lab = Lab::up(11, None);
+    let truth = lab.truth();
+    let dir = temp_dir("kill9");
+    let rate = 8000u64;
+    let (wait, interval) = (1.0, 0.5);
+    for round in 0..3 {
+        let out = dir.join(format!("r{round}.csv"));
+        let checkpoint = dir.join(format!("r{round}.csv.checkpoint"));
+        // 65,536 probes at 8,000 pps take about 8 s: die somewhere in them.
+        let at = Duration::from_millis(rand::random_range(300..7800));
+        let mut child = lab
+            .scan()
+            .args([
+                lab.block(),
+                "-p",
+                lab.ports(),
+                "--rate",
+                &rate.to_string(),
+                "--seed",
+                "4",
+            ])
+            .args([
+                "--wait",
+                &wait.to_string(),
+                "--checkpoint-interval",
+                &interval.to_string(),
+            ])
+            .args([
+                "--show",
+                "all",
+                "--format",
+                "csv",
+                "-o",
+                out.to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(at);
+        child.kill().unwrap(); // SIGKILL: no handler runs
+        child.wait().unwrap();
+        assert!(
+            checkpoint.exists(),
+            "round {round}: no checkpoint after {at:?}"
+        );
+        assert!(
+            !out.exists(),
+            "round {round}: the result file is not complete yet"
+        );
+
+        // Another scan's options are refused, and nothing is touched.
+        let before = std::fs::read(dir.join(format!("r{round}.csv.partial"))).unwrap_or_default();
+        let o = run(lab.scan().args([
+            "--resume",
+            checkpoint.to_str().unwrap(),
+            lab.block(),
+            "-p",
+            "22",
+            "--seed",
+            "4",
+        ]));
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("belongs to a different scan"),
+            "{}",
+            stderr(&o)
+        );
+        assert_eq!(
+            std::fs::read(dir.join(format!("r{round}.csv.partial"))).unwrap_or_default(),
+            before
+        );
+
+        let o = run_bounded(
+            synsweep().args(["--resume", checkpoint.to_str().unwrap(), "--rate", "100000"]),
+            Duration::from_secs(60),
+        );
+        assert!(o.status.success(), "round {round}: {}", stderr(&o));
+        assert!(stderr(&o).contains("resumed at position"), "{}", stderr(&o));
+        let (got, repeats) = read_csv_with_repeats(&out);
+        assert!(
+            got == truth,
+            "round {round} (killed at {at:?}): {}",
+            diff(&got, &truth)
+        );
+        // Re-sent across the seam: at most rate x (wait + lag margin + interval).
+        let bound = (rate as f64 * (wait + 0.25 + interval + 0.5)) as usize;
+        assert!(
+            repeats <= bound,
+            "round {round}: {repeats} repeated results > {bound}"
+        );
+        assert!(!checkpoint.exists(), "a finished scan leaves no checkpoint");
+        eprintln!(
+            "kill -9 at {at:?}: {} results, {repeats} repeated across the seam",
+            got.len()
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn nmap_xml_validates_against_nmap_dtd_and_appends_stay_valid() {
+    if !require_root("nmap_xml_validates_against_nmap_dtd_and_appends_stay_valid") {
+        return;
+    }
+    let lab = Lab::up(13, None);
+    let truth = lab.truth();
+    let dir = temp_dir("xml");
+    let out = dir.join("r.xml");
+    let status = dir.join("status.ndjson");
+    let o = run_bounded(
+        lab.scan()
+            .args([
+                lab.block(),
+                "-p",
+                lab.ports(),
+                "--rate",
+                "100000",
+                "--wait",
+                "1",
+                "--show",
+                "all",
+            ])
+            .args([
+                "-oX",
+                out.to_str().unwrap(),
+                "--status-json",
+                status.to_str().unwrap(),
+            ]),
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let validate = |path: &std::path::Path| {
+        let v = run(Command::new("xmllint")
+            .args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd"])
+            .arg(path));
+        assert!(v.status.success(), "xmllint: {}", stderr(&v));
+    };
+    validate(&out);
+    let xml = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(xml.matches("<host ").count(), truth.len());
+    for ((ip, port), (state, reason)) in truth.iter().take(500) {
+        let needle = format!(
+            "<address addr=\"{ip}\" addrtype=\"ipv4\"/><ports><port protocol=\"tcp\" portid=\"{port}\"><state state=\"{state}\" reason=\"{reason}\""
+        );
+        assert!(xml.contains(&needle), "{needle}");
+    }
+    // Append a second scan: still one valid document, with both.
+    let o = run_bounded(
+        lab.scan()
+            .args([
+                lab.block(),
+                "-p",
+                "22",
+                "--rate",
+                "100000",
+                "--wait",
+                "1",
+                "--show",
+                "all",
+            ])
+            .args(["-oX", out.to_str().unwrap(), "--append"]),
+        Duration::from_secs(30),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    validate(&out);
+    let xml = std::fs::read_to_string(&out).unwrap();
+    let port22 = truth.keys().filter(|(_, p)| *p == 22).count();
+    assert_eq!(xml.matches("<host ").count(), truth.len() + port22);
+    assert_eq!(xml.matches("<nmaprun ").count(), 1);
+    assert_eq!(xml.matches("</nmaprun>").count(), 1);
+
+    // The status stream: an object a second, then the final one.
+    let lines: Vec<String> = std::fs::read_to_string(&status)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert!(lines.len() >= 2, "{lines:?}");
+    let field = |line: &str, name: &str| -> f64 {
+        let start = line
+            .find(&format!("\"{name}\":"))
+            .unwrap_or_else(|| panic!("{name} in {line}"))
+            + name.len()
+            + 3;
+        line[start..]
+            .split([',', '}'])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let mut last_sent = 0.0;
+    for l in &lines {
+        assert!(l.starts_with('{') && l.ends_with('}'), "{l}");
+        let sent = field(l, "sent");
+        assert!(sent >= last_sent);
+        last_sent = sent;
+    }
+    let done = lines.last().unwrap();
+    assert!(done.contains("\"phase\":\"done\""), "{done}");
+    assert_eq!(field(done, "sent"), 65536.0);
+    assert_eq!(field(done, "planned"), 65536.0);
+    let open = truth.values().filter(|(s, _)| s == "open").count() as f64;
+    assert!(done.contains(&format!("\"open\":{open}")), "{done}");
+    // Round trips from the echoed TCP timestamps: present and plausible.
+    let p50 = field(&done[done.find("rtt_ms").unwrap()..], "p50");
+    assert!(p50 > 0.0 && p50 < 500.0, "rtt p50 {p50} ms: {done}");
+    assert!(field(done, "samples") >= open, "{done}");
     std::fs::remove_dir_all(dir).unwrap();
 }

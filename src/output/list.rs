@@ -2,23 +2,40 @@
 //! `#masscan`-style first line and a `# end` last line, which masscan's
 //! readers expect and skip.
 
-use super::Format;
+use super::{EndInfo, Format, RunInfo};
 use crate::rx::Finding;
-use std::io::{self, Write};
+use std::io::Write;
 
 pub struct List;
 
+const FOOTER: &[u8] = b"# end\n";
+
 impl Format for List {
-    fn begin(&mut self, w: &mut dyn Write) -> io::Result<()> {
-        w.write_all(b"#synsweep\n")
+    fn begin(&mut self, w: &mut Vec<u8>, _run: &RunInfo) {
+        w.extend_from_slice(b"#synsweep\n");
     }
 
-    fn record(&mut self, w: &mut dyn Write, f: &Finding) -> io::Result<()> {
-        writeln!(w, "{} tcp {} {} {}", f.state, f.port, f.ip, f.ts)
+    fn record(&mut self, w: &mut Vec<u8>, f: &Finding) {
+        // Writing to a Vec cannot fail.
+        let _ = writeln!(w, "{} tcp {} {} {}", f.state, f.port, f.ip, f.ts);
     }
 
-    fn end(&mut self, w: &mut dyn Write) -> io::Result<()> {
-        w.write_all(b"# end\n")
+    fn end(&mut self, w: &mut Vec<u8>, _run: &RunInfo, _end: &EndInfo) {
+        w.extend_from_slice(FOOTER);
+    }
+
+    fn footer_start(&self, text: &[u8]) -> usize {
+        if text.ends_with(FOOTER) {
+            text.len() - FOOTER.len()
+        } else {
+            text.len()
+        }
+    }
+
+    fn count_records(&self, text: &[u8]) -> u64 {
+        text.split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty() && l[0] != b'#')
+            .count() as u64
     }
 }
 

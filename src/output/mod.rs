@@ -4,15 +4,26 @@
 //! A file target is written as `FILE.partial` and renamed to `FILE` when
 //! the scan ends (normally or by Ctrl-C), so a reader never sees half a
 //! result file, and an earlier `FILE` is replaced only by a complete one.
+//! Each record is formatted whole before it is written, so even a crash
+//! leaves `FILE.partial` ending at a record boundary (a line, for every
+//! format).
+//!
+//! A file can be continued (`--append`, and `--resume` after Ctrl-C or a
+//! crash): the existing text is carried into `FILE.partial` without its
+//! footer and any cut-off last line, new records follow, and the footer
+//! is written again at the end, so even XML stays one valid document.
 
 mod csv;
+mod grepable;
 mod list;
 mod ndjson;
+mod xml;
 
 use crate::rx::Finding;
-use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The output formats, by their `--format` names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -23,6 +34,10 @@ pub enum FormatKind {
     Ndjson,
     /// comma-separated with a header row
     Csv,
+    /// nmap XML (valid against nmap.dtd)
+    Xml,
+    /// nmap -oG lines
+    Grepable,
 }
 
 impl FormatKind {
@@ -31,6 +46,8 @@ impl FormatKind {
             FormatKind::List => "list",
             FormatKind::Ndjson => "ndjson",
             FormatKind::Csv => "csv",
+            FormatKind::Xml => "xml",
+            FormatKind::Grepable => "grepable",
         }
     }
 
@@ -39,19 +56,44 @@ impl FormatKind {
             FormatKind::List => Box::new(list::List),
             FormatKind::Ndjson => Box::new(ndjson::Ndjson),
             FormatKind::Csv => Box::new(csv::Csv),
+            FormatKind::Xml => Box::new(xml::Xml),
+            FormatKind::Grepable => Box::new(grepable::Grepable),
         }
     }
 }
 
+/// What formats may say about the run in their header and footer.
+#[derive(Clone, Debug, Default)]
+pub struct RunInfo {
+    pub start_unix: u64,
+    /// The command line, as typed.
+    pub command_line: String,
+    /// Scanned ports, `22,80,8000-8100`.
+    pub ports: String,
+    pub port_count: usize,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EndInfo {
+    pub end_unix: u64,
+    pub elapsed: Duration,
+    /// Records in the file, continued ones included.
+    pub records: u64,
+}
+
 /// A result format: what goes before, per finding, and after.
 pub trait Format: Send {
-    fn begin(&mut self, _w: &mut dyn Write) -> io::Result<()> {
-        Ok(())
+    fn begin(&mut self, _w: &mut Vec<u8>, _run: &RunInfo) {}
+    /// Appends one whole record to `w`.
+    fn record(&mut self, w: &mut Vec<u8>, f: &Finding);
+    fn end(&mut self, _w: &mut Vec<u8>, _run: &RunInfo, _end: &EndInfo) {}
+    /// Where the footer starts in a finished file of this format, so the
+    /// file can be continued. No footer: the end of the text.
+    fn footer_start(&self, text: &[u8]) -> usize {
+        text.len()
     }
-    fn record(&mut self, w: &mut dyn Write, f: &Finding) -> io::Result<()>;
-    fn end(&mut self, _w: &mut dyn Write) -> io::Result<()> {
-        Ok(())
-    }
+    /// Records in the (footer-less) text of an existing file.
+    fn count_records(&self, text: &[u8]) -> u64;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,6 +103,31 @@ pub struct OutputSpec {
     pub format: FormatKind,
 }
 
+impl OutputSpec {
+    /// The output path, unless it is standard output.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref().filter(|p| p.as_os_str() != "-")
+    }
+
+    /// A regular file (or one not there yet): written through `.partial`
+    /// and renamed. Never a device, FIFO or socket: renaming over
+    /// `/dev/null` would replace the device with a plain file.
+    pub fn file(&self) -> Option<&Path> {
+        self.path()
+            .filter(|p| std::fs::metadata(p).map_or(true, |m| m.is_file()))
+    }
+}
+
+/// Start a new file, or carry an existing one on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Continue {
+    /// Replace any earlier file when done.
+    Fresh,
+    /// Keep what is there (`FILE.partial` of a crashed run first, else
+    /// `FILE`) and add to it.
+    Existing,
+}
+
 /// The path a file is written under until it is complete.
 pub fn partial_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
@@ -68,12 +135,37 @@ pub fn partial_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
+enum Sink {
+    Stdout(io::Stdout),
+    File(File),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Stdout(s) => s.write(buf),
+            Sink::File(f) => f.write(buf),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Stdout(s) => s.flush(),
+            Sink::File(f) => f.flush(),
+        }
+    }
+}
+
 pub struct ResultWriter {
     format: Box<dyn Format>,
-    out: BufWriter<Box<dyn Write + Send>>,
-    /// (partial, final) when writing a file.
+    run: RunInfo,
+    out: BufWriter<Sink>,
+    /// One record's bytes, reused: records reach the file whole.
+    record: Vec<u8>,
+    /// (partial, final) when writing a regular file.
     file: Option<(PathBuf, PathBuf)>,
-    written: u64,
+    /// What the output is called in errors.
+    label: String,
+    records: u64,
 }
 
 #[derive(Debug)]
@@ -96,71 +188,132 @@ impl OutputError {
     }
 }
 
+/// Opens `partial` to continue the text in `existing` (a file's contents):
+/// without its footer, and cut back to the last complete line.
+fn continue_file(partial: &Path, existing: &[u8], format: &dyn Format) -> io::Result<(File, u64)> {
+    let body = &existing[..format.footer_start(existing)];
+    let keep = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let records = format.count_records(&body[..keep]);
+    let mut f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(partial)?;
+    f.set_len(0)?;
+    f.write_all(&body[..keep])?;
+    f.seek(SeekFrom::End(0))?;
+    Ok((f, records))
+}
+
 impl ResultWriter {
-    /// Opens the destination and writes the format's preamble.
-    pub fn create(spec: &OutputSpec) -> Result<ResultWriter, OutputError> {
-        let file_path = spec.path.as_ref().filter(|p| p.as_os_str() != "-");
-        let (sink, file): (Box<dyn Write + Send>, _) = match file_path {
-            None => (Box::new(io::stdout()), None),
-            Some(path) => {
+    /// Opens the destination and writes the format's header (unless
+    /// continuing a file that has one).
+    pub fn create(
+        spec: &OutputSpec,
+        run: RunInfo,
+        mode: Continue,
+    ) -> Result<ResultWriter, OutputError> {
+        let format = spec.format.formatter();
+        let (sink, file, records) = match (spec.path(), spec.file()) {
+            (None, _) => (Sink::Stdout(io::stdout()), None, 0),
+            // A device or pipe: written in place, as it is.
+            (Some(special), None) => {
+                let f = OpenOptions::new()
+                    .write(true)
+                    .open(special)
+                    .map_err(|err| OutputError {
+                        path: special.display().to_string(),
+                        err,
+                    })?;
+                (Sink::File(f), None, 0)
+            }
+            (Some(_), Some(path)) => {
                 let partial = partial_path(path);
-                let f = File::create(&partial).map_err(|err| OutputError {
+                let err = |err| OutputError {
                     path: partial.display().to_string(),
                     err,
-                })?;
-                (Box::new(f), Some((partial, path.clone())))
+                };
+                // A crashed run's partial file first: it is newer than FILE.
+                let existing = match mode {
+                    Continue::Fresh => None,
+                    Continue::Existing => std::fs::read(&partial)
+                        .or_else(|_| std::fs::read(path))
+                        .ok()
+                        .filter(|t| !t.is_empty()),
+                };
+                let (f, records) = match existing {
+                    Some(text) => continue_file(&partial, &text, &*format).map_err(err)?,
+                    None => (File::create(&partial).map_err(err)?, 0),
+                };
+                (Sink::File(f), Some((partial, path.to_path_buf())), records)
             }
         };
         let mut w = ResultWriter {
-            format: spec.format.formatter(),
+            format,
+            run,
             out: BufWriter::with_capacity(256 << 10, sink),
+            record: Vec::with_capacity(1024),
+            label: match (&file, spec.path()) {
+                (Some((partial, _)), _) => partial.display().to_string(),
+                (None, Some(p)) => p.display().to_string(),
+                (None, None) => "standard output".into(),
+            },
             file,
-            written: 0,
+            records,
         };
-        let r = w.format.begin(&mut w.out);
-        w.check(r)?;
-        Ok(w)
-    }
-
-    fn name(&self) -> String {
-        match &self.file {
-            Some((partial, _)) => partial.display().to_string(),
-            None => "standard output".into(),
+        if records == 0 {
+            w.format.begin(&mut w.record, &w.run);
+            w.put()?;
         }
+        Ok(w)
     }
 
     fn check(&self, r: io::Result<()>) -> Result<(), OutputError> {
         r.map_err(|err| OutputError {
-            path: self.name(),
+            path: self.label.clone(),
             err,
         })
     }
 
+    /// Moves the formatted record into the buffer in one piece.
+    fn put(&mut self) -> Result<(), OutputError> {
+        let r = self.out.write_all(&self.record);
+        self.record.clear();
+        self.check(r)
+    }
+
     pub fn write(&mut self, f: &Finding) -> Result<(), OutputError> {
-        let r = self.format.record(&mut self.out, f);
-        self.written += 1;
-        self.check(r)
+        self.format.record(&mut self.record, f);
+        self.records += 1;
+        self.put()
     }
 
-    pub fn written(&self) -> u64 {
-        self.written
+    pub fn records(&self) -> u64 {
+        self.records
     }
 
-    /// Pushes buffered lines to the file (not to the disk).
-    pub fn flush(&mut self) -> Result<(), OutputError> {
-        let r = self.out.flush();
-        self.check(r)
-    }
-
-    /// Writes the epilogue, flushes, syncs and renames into place.
-    pub fn finish(mut self) -> Result<(), OutputError> {
-        let r = self.format.end(&mut self.out);
-        self.check(r)?;
+    /// Everything written so far reaches the disk (for checkpoints).
+    pub fn sync(&mut self) -> Result<(), OutputError> {
         let r = self.out.flush();
         self.check(r)?;
-        if let Some((partial, path)) = self.file.take() {
-            let r = File::open(&partial).and_then(|f| f.sync_all());
+        // Only a regular file can (and needs to) be synced to disk.
+        if let (Sink::File(f), Some(_)) = (self.out.get_ref(), &self.file) {
+            let r = f.sync_data();
             self.check(r)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the footer, flushes, syncs and renames into place.
+    pub fn finish(mut self, end: &EndInfo) -> Result<(), OutputError> {
+        let end = EndInfo {
+            records: self.records,
+            ..end.clone()
+        };
+        self.format.end(&mut self.record, &self.run, &end);
+        self.put()?;
+        self.sync()?;
+        if let Some((partial, path)) = self.file.take() {
             std::fs::rename(&partial, &path).map_err(|err| OutputError {
                 path: path.display().to_string(),
                 err,
@@ -175,6 +328,36 @@ impl ResultWriter {
             let _ = std::fs::remove_file(partial);
         }
     }
+}
+
+/// `Sun Nov 22 03:19:00 2026` (UTC), the form nmap's headers use.
+pub fn ctime_utc(unix: u64) -> String {
+    let days = (unix / 86400) as i64;
+    let secs = unix % 86400;
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {} {:2} {:02}:{:02}:{:02} {}",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        day,
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        year
+    )
 }
 
 #[cfg(test)]
@@ -212,14 +395,31 @@ pub(crate) mod tests {
         ]
     }
 
+    pub fn run_info() -> RunInfo {
+        RunInfo {
+            start_unix: 1732240000,
+            command_line: "synsweep 198.18.0.0/20 -p 23,25,80 --format x".into(),
+            ports: "23,25,80".into(),
+            port_count: 3,
+        }
+    }
+
+    pub fn end_info() -> EndInfo {
+        EndInfo {
+            end_unix: 1732240010,
+            elapsed: Duration::from_millis(10_250),
+            records: 3,
+        }
+    }
+
     pub fn render(kind: FormatKind) -> String {
         let mut f = kind.formatter();
         let mut out = Vec::new();
-        f.begin(&mut out).unwrap();
+        f.begin(&mut out, &run_info());
         for x in findings() {
-            f.record(&mut out, &x).unwrap();
+            f.record(&mut out, &x);
         }
-        f.end(&mut out).unwrap();
+        f.end(&mut out, &run_info(), &end_info());
         String::from_utf8(out).unwrap()
     }
 
@@ -228,6 +428,14 @@ pub(crate) mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    fn write_all(spec: &OutputSpec, mode: Continue, fs: &[Finding]) {
+        let mut w = ResultWriter::create(spec, run_info(), mode).unwrap();
+        for f in fs {
+            w.write(f).unwrap();
+        }
+        w.finish(&end_info()).unwrap();
     }
 
     #[test]
@@ -239,25 +447,25 @@ pub(crate) mod tests {
             path: Some(path.clone()),
             format: FormatKind::Csv,
         };
-        let mut w = ResultWriter::create(&spec).unwrap();
+        let mut w = ResultWriter::create(&spec, run_info(), Continue::Fresh).unwrap();
         for f in findings() {
             w.write(&f).unwrap();
         }
-        w.flush().unwrap();
+        w.sync().unwrap();
         // Mid-scan the old file is untouched and the new one is partial.
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "old complete file\n"
         );
         assert!(partial_path(&path).exists());
-        w.finish().unwrap();
+        w.finish(&end_info()).unwrap();
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             render(FormatKind::Csv)
         );
         assert!(!partial_path(&path).exists());
 
-        let w = ResultWriter::create(&spec).unwrap();
+        let w = ResultWriter::create(&spec, run_info(), Continue::Fresh).unwrap();
         w.discard();
         assert!(!partial_path(&path).exists());
         assert_eq!(
@@ -268,15 +476,95 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn continuing_a_file_gives_one_file_with_one_header_and_footer() {
+        let d = temp_dir("continue");
+        let all = findings();
+        for kind in [
+            FormatKind::List,
+            FormatKind::Ndjson,
+            FormatKind::Csv,
+            FormatKind::Xml,
+            FormatKind::Grepable,
+        ] {
+            let path = d.join(format!("out.{}", kind.name()));
+            let spec = OutputSpec {
+                path: Some(path.clone()),
+                format: kind,
+            };
+            // A finished file with one record, continued with two more...
+            write_all(&spec, Continue::Fresh, &all[..1]);
+            write_all(&spec, Continue::Existing, &all[1..]);
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                render(kind),
+                "{kind:?} after append"
+            );
+            // ...and a crashed partial file that ends mid-line.
+            std::fs::remove_file(&path).unwrap();
+            let mut crashed = Vec::new();
+            let mut f = kind.formatter();
+            f.begin(&mut crashed, &run_info());
+            f.record(&mut crashed, &all[0]);
+            f.record(&mut crashed, &all[1]);
+            let whole = crashed.len();
+            f.record(&mut crashed, &all[2]);
+            crashed.truncate(whole + 7);
+            std::fs::write(partial_path(&path), &crashed).unwrap();
+            write_all(&spec, Continue::Existing, &all[2..]);
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                render(kind),
+                "{kind:?} after crash"
+            );
+            // Nothing to continue: a fresh file.
+            std::fs::remove_file(&path).unwrap();
+            write_all(&spec, Continue::Existing, &all);
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                render(kind),
+                "{kind:?} fresh"
+            );
+        }
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn devices_are_written_in_place_never_renamed_over() {
+        let spec = OutputSpec {
+            path: Some(PathBuf::from("/dev/null")),
+            format: FormatKind::Xml,
+        };
+        assert!(spec.file().is_none());
+        let mut w = ResultWriter::create(&spec, run_info(), Continue::Existing).unwrap();
+        for f in findings() {
+            w.write(&f).unwrap();
+        }
+        w.finish(&end_info()).unwrap();
+        let meta = std::fs::metadata("/dev/null").unwrap();
+        assert!(!meta.is_file(), "/dev/null is still a device");
+        assert!(!Path::new("/dev/null.partial").exists());
+    }
+
+    #[test]
     fn unwritable_destination_is_a_clear_error() {
         let spec = OutputSpec {
             path: Some(PathBuf::from("/nonexistent-dir/out.txt")),
             format: FormatKind::List,
         };
-        let e = ResultWriter::create(&spec).err().unwrap().to_string();
+        let e = ResultWriter::create(&spec, run_info(), Continue::Fresh)
+            .err()
+            .unwrap()
+            .to_string();
         assert_eq!(
             e,
             "cannot write /nonexistent-dir/out.txt.partial: No such file or directory (os error 2)"
         );
+    }
+
+    #[test]
+    fn ctime_matches_known_dates() {
+        assert_eq!(ctime_utc(0), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(ctime_utc(1732240000), "Fri Nov 22 01:46:40 2024");
+        assert_eq!(ctime_utc(951782400), "Tue Feb 29 00:00:00 2000");
     }
 }

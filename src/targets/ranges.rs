@@ -35,6 +35,26 @@ impl Ipv4Range {
     }
 }
 
+impl Ipv4Range {
+    /// The shortest spelling: `a.b.c.d`, `a.b.c.0/n` when the range is a
+    /// CIDR block, else `first-last`. Parses back to the same range.
+    pub fn canonical(&self) -> String {
+        let count = self.count();
+        let is_block = count.is_power_of_two() && u64::from(self.first) % count == 0;
+        if self.first == self.last {
+            Ipv4Addr::from(self.first).to_string()
+        } else if is_block {
+            format!(
+                "{}/{}",
+                Ipv4Addr::from(self.first),
+                32 - count.trailing_zeros()
+            )
+        } else {
+            self.to_string()
+        }
+    }
+}
+
 impl std::fmt::Display for Ipv4Range {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.first == self.last {
@@ -233,6 +253,25 @@ mod tests {
             let got = addrs(&a.subtract(&b));
             let want: Vec<u32> = addrs(&a).into_iter().filter(|x| !b.contains(*x)).collect();
             assert_eq!(got, want, "{a:?} - {b:?}");
+        }
+    }
+
+    #[test]
+    fn canonical_spelling_round_trips() {
+        let cases = [
+            (
+                Ipv4Range::cidr(u32::from(Ipv4Addr::new(198, 18, 4, 9)), 30),
+                "198.18.4.8/30",
+            ),
+            (Ipv4Range::cidr(0, 0), "0.0.0.0/0"),
+            (Ipv4Range::new(5, 5), "0.0.0.5"),
+            (Ipv4Range::new(4, 6), "0.0.0.4-0.0.0.6"),
+            (Ipv4Range::new(2, 3), "0.0.0.2/31"),
+            (Ipv4Range::new(1, 2), "0.0.0.1-0.0.0.2"),
+        ];
+        for (r, want) in cases {
+            assert_eq!(r.canonical(), want);
+            assert_eq!(crate::targets::grammar::parse_target(want).unwrap(), r);
         }
     }
 

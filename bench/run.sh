@@ -22,6 +22,7 @@
 # blocks, on its veth, named explicitly on every command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$(pwd)
 PATH=$PATH:/usr/sbin:/sbin:$HOME/.cargo/bin
 
 runs=3
@@ -43,12 +44,14 @@ LAB=14
 scripts/deps.sh bench
 cargo build --release --quiet
 cargo build --release --quiet --example blaster
-SYN=target/release/synsweep
-BLASTER=target/release/examples/blaster
+SYN=$ROOT/target/release/synsweep
+BLASTER=$ROOT/target/release/examples/blaster
+TXRATE=$ROOT/bench/txrate.py
+LABSH=$ROOT/scripts/lab.sh
 work=$(mktemp -d)
-trap 'scripts/lab.sh down --id $LAB >/dev/null; rm -rf "$work"' EXIT
-scripts/lab.sh up --id $LAB >/dev/null
-eval "$(scripts/lab.sh info --id $LAB)"
+trap '$LABSH down --id $LAB >/dev/null; rm -rf "$work"' EXIT
+$LABSH up --id $LAB >/dev/null
+eval "$($LABSH info --id $LAB)"
 IF=$LAB_IFACE
 MAC=$LAB_GATEWAY_MAC
 SILENT=$LAB_SILENT_BLOCK
@@ -56,13 +59,16 @@ BLOCK=$LAB_BLOCK
 # zmap refuses 198.18.0.0/15 through its default blocklist.
 : >"$work/empty.blocklist"
 mkdir -p bench/results
-report=bench/results/$(date -u +%Y%m%dT%H%M%SZ).md
+report=$ROOT/bench/results/$(date -u +%Y%m%dT%H%M%SZ).md
 cores=$(nproc)
+# From here on the tools run in a scratch directory: masscan leaves
+# paused.conf where it is interrupted, synsweep a checkpoint.
+cd "$work"
 
 log() { echo "$*" | tee -a "$report"; }
 median() { sort -n | awk '{a[NR]=$1} END{print (NR%2 ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2))}'; }
 # rate_of CMD...: frames/s over the window the lab veth was sending.
-rate_of() { timeout -k 3 90 bench/txrate.py "$IF" -- "$@" | awk '{print $3}'; }
+rate_of() { timeout -k 3 90 "$TXRATE" "$IF" -- "$@" | awk '{print $3}'; }
 # median_rate NAME CMD...: runs CMD $runs times; prints the median.
 median_rate() {
 	local name=$1; shift
@@ -90,10 +96,12 @@ if want ceiling; then
 	log "## Ceiling: sendmmsg blaster, 60-byte frames, into the silent block"
 	ceil1=$(median_rate "blaster x1" $BLASTER --interface "$IF" --dst-mac "$MAC" --src-ip "$LAB_SOURCE_IP" --dst-net "${SILENT%/*}" --threads 1 --seconds 3)
 	ceiln=$(median_rate "blaster x$cores" $BLASTER --interface "$IF" --dst-mac "$MAC" --src-ip "$LAB_SOURCE_IP" --dst-net "${SILENT%/*}" --threads "$cores" --seconds 3)
+	ceil70=$(median_rate "blaster x1, 70 B" $BLASTER --interface "$IF" --dst-mac "$MAC" --src-ip "$LAB_SOURCE_IP" --dst-net "${SILENT%/*}" --threads 1 --seconds 3 --frame-len 70)
 	log "| sender | frames/s |"
 	log "|---|---|"
 	log "| blaster, 1 thread | $(fmt "$ceil1") |"
 	log "| blaster, $cores threads | $(fmt "$ceiln") |"
+	log "| blaster, 1 thread, 70-byte frames (synsweep's SYN size) | $(fmt "$ceil70") |"
 	log ""
 fi
 
@@ -124,11 +132,11 @@ loop_try() {
 	rm -f "$out"
 	case $tool in
 	synsweep)
-		achieved=$(bench/txrate.py "$IF" -- sh -c "exec $SYN $BLOCK -p 1-1024,8080 --rate $rate --wait 2 \
+		achieved=$("$TXRATE" "$IF" -- sh -c "exec $SYN $BLOCK -p 1-1024,8080 --rate $rate --wait 2 \
 			--interface $IF --router-mac $MAC --show open -o $out 2>$work/loop.err" | awk '{print $3}')
 		;;
 	masscan)
-		achieved=$(bench/txrate.py "$IF" -- timeout -s INT -k 3 $((4198400 / rate + 8)) masscan "$BLOCK" \
+		achieved=$("$TXRATE" "$IF" -- timeout -s INT -k 3 $((4198400 / rate + 8)) masscan "$BLOCK" \
 			-p 1-1024,8080 --rate "$rate" --wait 2 --interface "$IF" --router-mac "$MAC" -oL "$out" 2>/dev/null |
 			awk '{print $3}')
 		;;
@@ -149,7 +157,7 @@ loop_try() {
 
 if want loop; then
 	log "## Full loop: $BLOCK x ports 1-1024,8080 (4,198,400 probes), rising rates"
-	scripts/lab.sh truth --id $LAB | awk '$3=="open"{print $1, $2}' | sort -u >"$work/open.want"
+	$LABSH truth --id $LAB | awk '$3=="open"{print $1, $2}' | sort -u >"$work/open.want"
 	total_open=$(wc -l <"$work/open.want")
 	log "ground truth: $total_open open ports; a rate counts when every one is reported and nothing else"
 	log ""
@@ -172,16 +180,41 @@ if want loop; then
 fi
 
 if want cpu; then
-	log "## CPU: user-space instructions per probe (callgrind), sending into the silent block"
-	log "marginal cost: (instructions for 262,144 probes - for 131,072) / 131,072, so start-up cancels out"
-	cg() { # prints the Ir total of one run under callgrind
-		timeout -s INT -k 5 120 valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$@" 2>&1 |
-			awk '/refs:/{gsub(",","",$4); print $4}'
+	log "## CPU: user-space instructions per probe of the transmit thread (callgrind), into the silent block"
+	log "marginal cost: (instructions for 262,144 probes - for 131,072) / 131,072, so start-up cancels out;"
+	log "counted in the busiest thread (--separate-threads), the one that builds and sends the probes"
+	busiest() { awk '/^(summary|totals):/{print $2}' "$@" 2>/dev/null | sort -n | tail -1; }
+	cg() { # CMD...: instructions of its busiest thread, the run ending by itself
+		rm -f "$work"/cg.out*
+		timeout -s INT -k 5 120 valgrind --tool=callgrind --separate-threads=yes \
+			--callgrind-out-file="$work/cg.out" "$@" >/dev/null 2>&1 || true
+		busiest "$work"/cg.out*
 	}
 	s1=$(cg $SYN "$SILENT" -p 1-32 --rate max --wait 0 --interface "$IF" --router-mac "$MAC" --tx-threads 1)
 	s2=$(cg $SYN "$SILENT" -p 1-64 --rate max --wait 0 --interface "$IF" --router-mac "$MAC" --tx-threads 1)
-	m1=$(cg masscan "$SILENT" -p 1-32 --rate 100000000 --wait 0 --interface "$IF" --router-mac "$MAC")
-	m2=$(cg masscan "$SILENT" -p 1-64 --rate 100000000 --wait 0 --interface "$IF" --router-mac "$MAC")
+	# masscan 1.3.2 does not exit after its last probe, and a killed
+	# process writes no profile: take a dump (callgrind_control) as soon as
+	# the veth counter shows all its frames left, then end it.
+	cg_dump() { # FRAMES CMD...: Ir total when FRAMES frames have been sent
+		local frames=$1; shift
+		local tx0 pid
+		tx0=$(cat "/sys/class/net/$IF/statistics/tx_packets")
+		valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$work/cgd.%p" "$@" >/dev/null 2>&1 &
+		pid=$!
+		for _ in $(seq 1200); do
+			sleep 0.1
+			(($(cat "/sys/class/net/$IF/statistics/tx_packets") - tx0 >= frames)) && break
+		done
+		sleep 0.5
+		callgrind_control -d "$pid" >/dev/null 2>&1 || true
+		sleep 1
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		busiest "$work"/cgd."$pid"*
+		rm -f "$work"/cgd."$pid"*
+	}
+	m1=$(cg_dump 131072 masscan "$SILENT" -p 1-32 --rate 100000000 --wait 0 --interface "$IF" --router-mac "$MAC")
+	m2=$(cg_dump 262144 masscan "$SILENT" -p 1-64 --rate 100000000 --wait 0 --interface "$IF" --router-mac "$MAC")
 	sp=$(awk -v a="$s1" -v b="$s2" 'BEGIN{printf "%.0f", (b-a)/131072}')
 	mp=$(awk -v a="${m1:-0}" -v b="${m2:-0}" 'BEGIN{ if (a>0 && b>0) printf "%.0f", (b-a)/131072; else print "n/a" }')
 	log "| tool | instructions/probe |"
@@ -195,23 +228,24 @@ if want profile; then
 	log "## Where a frame's time goes: one sending thread, 4,096,000 frames into the silent block"
 	# /proc/stat cpu line: user nice system idle iowait irq softirq (ticks)
 	cpu_ticks() { awk '/^cpu /{print $2+$3, $4, $8}' /proc/stat; }
-	profile_row() { # NAME CMD...
+	profile_row() { # NAME CMD...: whole-machine CPU time per frame sent
 		local name=$1; shift
-		local before after t
-		before=$(cpu_ticks)
-		t=$( { /usr/bin/time -f "%e %U %S" "$@" >/dev/null 2>/dev/null; } 2>&1 | tail -1)
-		after=$(cpu_ticks)
-		local hz
+		local before after tx0 tx1 hz
 		hz=$(getconf CLK_TCK)
-		echo "$before $after $t" | awk -v name="$name" -v hz="$hz" -v n=4096000 '{
-			u=($4-$1)/hz; sy=($5-$2)/hz; si=($6-$3)/hz;
-			printf "| %s | %.2f | %.0f | %.0f | %.0f | %.0f |\n", name, $7, $7*1e9/n, u*1e9/n, sy*1e9/n, si*1e9/n }'
+		tx0=$(cat "/sys/class/net/$IF/statistics/tx_packets")
+		before=$(cpu_ticks)
+		/usr/bin/time -o "$work/time.out" -f "%e" "$@" >/dev/null 2>&1 || true
+		after=$(cpu_ticks)
+		tx1=$(cat "/sys/class/net/$IF/statistics/tx_packets")
+		echo "$before $after $(cat "$work/time.out") $((tx1 - tx0))" | awk -v name="$name" -v hz="$hz" '{
+			n=$8; u=($4-$1)/hz; sy=($5-$2)/hz; si=($6-$3)/hz;
+			printf "| %s | %d | %.2f | %.0f | %.0f | %.0f | %.0f |\n", name, n, $7, $7*1e9/n, u*1e9/n, sy*1e9/n, si*1e9/n }'
 	}
-	log "| sender | wall s | wall ns/frame | user ns/frame | system ns/frame | softirq ns/frame |"
-	log "|---|---|---|---|---|---|"
+	log "| sender | frames | wall s | wall ns/frame | user ns/frame | system ns/frame | softirq ns/frame |"
+	log "|---|---|---|---|---|---|---|"
 	log "$(profile_row "synsweep, 1 tx thread" $SYN "$SILENT" -p 1-1000 --rate max --wait 0 --interface "$IF" --router-mac "$MAC" --tx-threads 1)"
 	secs=$(awk -v r="${ceil1:-1700000}" 'BEGIN{printf "%.2f", 4096000/r}')
-	log "$(profile_row "blaster, 1 thread (${secs} s)" $BLASTER --interface "$IF" --dst-mac "$MAC" --src-ip "$LAB_SOURCE_IP" --dst-net "${SILENT%/*}" --threads 1 --seconds "$secs")"
+	log "$(profile_row "blaster, 1 thread, 70-byte frames" $BLASTER --interface "$IF" --dst-mac "$MAC" --src-ip "$LAB_SOURCE_IP" --dst-net "${SILENT%/*}" --threads 1 --seconds "$secs" --frame-len 70)"
 	log ""
 	log "synsweep's user-space instructions by function (callgrind, 262,144 probes, whole run):"
 	log '```'

@@ -18,7 +18,7 @@ want=(
 )
 case "${1:-test}" in
 test) ;;
-bench) want+=(masscan:masscan zmap:zmap valgrind:valgrind) ;;
+bench) want+=(masscan:masscan zmap:zmap valgrind:valgrind callgrind_annotate:valgrind /usr/bin/time:time) ;;
 *) echo "usage: deps.sh [test|bench]" >&2; exit 2 ;;
 esac
 

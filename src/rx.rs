@@ -121,6 +121,20 @@ pub struct Verdict {
     pub ts_echo: Option<u32>,
 }
 
+impl Verdict {
+    /// The result line for this reply, stamped with its arrival time.
+    pub fn finding(&self, ts: u64) -> Finding {
+        Finding {
+            ip: Ipv4Addr::from(self.ip),
+            port: self.port,
+            state: self.state,
+            reason: self.reason,
+            ttl: self.ttl,
+            ts,
+        }
+    }
+}
+
 impl Validator {
     pub fn new(key: CookieKey, src_ip: u32, src_port_first: u16, src_port_last: u16) -> Self {
         Validator {

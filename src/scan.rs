@@ -21,7 +21,7 @@ use crate::monitor::{self, CheckpointPlan, Monitor, ToOutput, Watermarks};
 use crate::output::{Continue, EndInfo, OutputError, ResultWriter, RunInfo};
 use crate::permute::Permutation;
 use crate::rate::Rate;
-use crate::rx::{Finding, Validator};
+use crate::rx::Validator;
 use crate::schedule::SendSchedule;
 use crate::stats::{self, Counters, Progress, RxTally, Summary};
 use crate::tx::{self, ProbeMaker, TxThread};
@@ -184,17 +184,9 @@ fn receive(
             }
             tally.found[v.state as usize] += 1;
             if show.contains(v.state) {
-                let f = Finding {
-                    ip: Ipv4Addr::from(v.ip),
-                    port: v.port,
-                    state: v.state,
-                    reason: v.reason,
-                    ttl: v.ttl,
-                    ts: monitor::unix_now(),
-                };
                 // A closed channel means the output failed; the main thread
                 // has seen that and is stopping us.
-                let _ = found.send(ToOutput::Finding(f));
+                let _ = found.send(ToOutput::Finding(v.finding(monitor::unix_now())));
             }
         })?;
         tally.publish(counters);

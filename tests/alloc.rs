@@ -5,7 +5,6 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::net::Ipv4Addr;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 use synsweep::cookie::{CookieKey, Flow};
@@ -14,7 +13,7 @@ use synsweep::link::offline::OfflineTx;
 use synsweep::output::FormatKind;
 use synsweep::permute::Permutation;
 use synsweep::rate::Rate;
-use synsweep::rx::{Finding, Validator};
+use synsweep::rx::Validator;
 use synsweep::schedule::SendSchedule;
 use synsweep::stats::{Counters, Padded};
 use synsweep::targets::grammar::{Origin, parse_ports, parse_target_list};
@@ -150,15 +149,7 @@ fn transmit_and_receive_allocate_nothing_per_packet() {
                 .judge(&parse_frame(frame).unwrap())
                 .expect("our reply");
             if dedup.first_time(v.ip, v.port) {
-                let f = Finding {
-                    ip: Ipv4Addr::from(v.ip),
-                    port: v.port,
-                    state: v.state,
-                    reason: v.reason,
-                    ttl: v.ttl,
-                    ts: 1,
-                };
-                format.record(&mut record, &f);
+                format.record(&mut record, &v.finding(1));
                 record.clear();
             }
             valid += 1;

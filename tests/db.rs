@@ -193,20 +193,12 @@ fn scan_output_loads_into_postgresql_and_sqlite_row_for_row() {
     let dir = temp_dir("db");
     let (csv, ndjson) = (dir.join("r.csv"), dir.join("r.ndjson"));
     for (path, format) in [(&csv, "csv"), (&ndjson, "ndjson")] {
-        let o = run(lab
-            .scan()
-            .args([
-                lab.block(),
-                "-p",
-                lab.ports(),
-                "--rate",
-                "100000",
-                "--wait",
-                "1",
-                "--show",
-                "all",
-            ])
-            .args(["--format", format, "-o", path.to_str().unwrap()]));
+        let o = run(lab.scan_all("100000", "1").args([
+            "--format",
+            format,
+            "-o",
+            path.to_str().unwrap(),
+        ]));
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let want = csv_rows(&csv);

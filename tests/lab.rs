@@ -45,8 +45,6 @@ fn sigint(child: &Child) {
     .unwrap();
 }
 
-type Results = BTreeMap<(String, u16), (String, String)>;
-
 fn diff(got: &Results, want: &Results) -> String {
     let missing: Vec<_> = want
         .iter()
@@ -90,7 +88,7 @@ fn full_lab_scan_at_100kpps_reports_exactly_the_ground_truth_pnet() {
 fn exact_scan(lab_id: u32, link: &str) {
     let lab = Lab::up(lab_id, None);
     let truth = lab.truth();
-    let dir = temp_dir("exact");
+    let dir = temp_dir(&format!("scan-{lab_id}"));
     let out = dir.join("results.csv");
     let o = run_bounded(
         lab.scan()
@@ -169,7 +167,7 @@ fn two_percent_loss_each_way_with_two_retries_finds_999_permille_and_nothing_fal
 fn lossy_scan(lab_id: u32, link: &str) {
     let lab = Lab::up(lab_id, Some(2));
     let truth = lab.truth();
-    let dir = temp_dir("loss");
+    let dir = temp_dir(&format!("scan-{lab_id}"));
     let out = dir.join("results.csv");
     let o = run_bounded(
         lab.scan()
@@ -220,12 +218,9 @@ fn lossy_scan(lab_id: u32, link: &str) {
 
 #[test]
 fn every_format_reports_the_same_results() {
-    if !require_root("every_format_reports_the_same_results") {
+    let Some((lab, truth, dir)) = lab_test("every_format_reports_the_same_results", 3, None) else {
         return;
-    }
-    let lab = Lab::up(3, None);
-    let truth = lab.truth();
-    let dir = temp_dir("formats");
+    };
     // One /24 of the block and every port, in each format.
     let block_base = lab.block().split('/').next().unwrap().to_string();
     let octets: Vec<&str> = block_base.split('.').collect();
@@ -337,12 +332,13 @@ fn every_format_reports_the_same_results() {
 
 #[test]
 fn ctrl_c_stops_sending_waits_and_flushes_every_result() {
-    if !require_root("ctrl_c_stops_sending_waits_and_flushes_every_result") {
+    let Some((lab, truth, dir)) = lab_test(
+        "ctrl_c_stops_sending_waits_and_flushes_every_result",
+        4,
+        None,
+    ) else {
         return;
-    }
-    let lab = Lab::up(4, None);
-    let truth = lab.truth();
-    let dir = temp_dir("ctrlc");
+    };
     let out = dir.join("results.csv");
     // 65,536 probes at 4,000 pps would take 16 s; interrupt after 2 s.
     let child = lab
@@ -468,12 +464,11 @@ fn second_ctrl_c_ends_the_wait_at_once_with_a_complete_file() {
 
 #[test]
 fn router_mac_option_skips_arp_and_scans_the_same() {
-    if !require_root("router_mac_option_skips_arp_and_scans_the_same") {
+    let Some((lab, truth, dir)) =
+        lab_test("router_mac_option_skips_arp_and_scans_the_same", 6, None)
+    else {
         return;
-    }
-    let lab = Lab::up(6, None);
-    let truth = lab.truth();
-    let dir = temp_dir("routermac");
+    };
     let out = dir.join("r.csv");
     let o = run_bounded(
         lab.scan()
@@ -591,12 +586,13 @@ fn read_csv_with_repeats(path: &std::path::Path) -> (Results, usize) {
 
 #[test]
 fn sharded_lab_scans_are_disjoint_and_add_up_to_the_whole() {
-    if !require_root("sharded_lab_scans_are_disjoint_and_add_up_to_the_whole") {
+    let Some((lab, truth, dir)) = lab_test(
+        "sharded_lab_scans_are_disjoint_and_add_up_to_the_whole",
+        12,
+        None,
+    ) else {
         return;
-    }
-    let lab = Lab::up(12, None);
-    let truth = lab.truth();
-    let dir = temp_dir("shards");
+    };
     for n in [1u32, 2, 3, 7] {
         let mut union = Results::new();
         for i in 1..=n {
@@ -642,12 +638,13 @@ fn sharded_lab_scans_are_disjoint_and_add_up_to_the_whole() {
 
 #[test]
 fn kill_9_at_random_moments_then_resume_loses_nothing() {
-    if !require_root("kill_9_at_random_moments_then_resume_loses_nothing") {
+    let Some((lab, truth, dir)) = lab_test(
+        "kill_9_at_random_moments_then_resume_loses_nothing",
+        11,
+        None,
+    ) else {
         return;
-    }
-    let lab = Lab::up(11, None);
-    let truth = lab.truth();
-    let dir = temp_dir("kill9");
+    };
     let rate = 8000u64;
     let (wait, interval) = (1.0, 0.5);
     for round in 0..3 {
@@ -747,33 +744,22 @@ fn kill_9_at_random_moments_then_resume_loses_nothing() {
 
 #[test]
 fn nmap_xml_validates_against_nmap_dtd_and_appends_stay_valid() {
-    if !require_root("nmap_xml_validates_against_nmap_dtd_and_appends_stay_valid") {
+    let Some((lab, truth, dir)) = lab_test(
+        "nmap_xml_validates_against_nmap_dtd_and_appends_stay_valid",
+        13,
+        None,
+    ) else {
         return;
-    }
-    let lab = Lab::up(13, None);
-    let truth = lab.truth();
-    let dir = temp_dir("xml");
+    };
     let out = dir.join("r.xml");
     let status = dir.join("status.ndjson");
     let o = run_bounded(
-        lab.scan()
-            .args([
-                lab.block(),
-                "-p",
-                lab.ports(),
-                "--rate",
-                "100000",
-                "--wait",
-                "1",
-                "--show",
-                "all",
-            ])
-            .args([
-                "-oX",
-                out.to_str().unwrap(),
-                "--status-json",
-                status.to_str().unwrap(),
-            ]),
+        lab.scan_all("100000", "1").args([
+            "-oX",
+            out.to_str().unwrap(),
+            "--status-json",
+            status.to_str().unwrap(),
+        ]),
         Duration::from_secs(30),
     );
     assert!(o.status.success(), "{}", stderr(&o));

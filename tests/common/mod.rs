@@ -147,7 +147,42 @@ impl Lab {
         c.args(["--interface", self.iface()]);
         c
     }
+
+    /// A scan of the whole lab, every port, every state reported.
+    pub fn scan_all(&self, rate: &str, wait: &str) -> Command {
+        let mut c = self.scan();
+        c.args([
+            self.block(),
+            "-p",
+            self.ports(),
+            "--rate",
+            rate,
+            "--wait",
+            wait,
+            "--show",
+            "all",
+        ]);
+        c
+    }
 }
+
+/// What a lab test starts from: its lab, the lab's truth and a scratch
+/// directory. `None` (after a loud notice) when not root outside CI.
+pub fn lab_test(
+    name: &str,
+    lab_id: u32,
+    loss_percent: Option<u32>,
+) -> Option<(Lab, Results, PathBuf)> {
+    if !require_root(name) {
+        return None;
+    }
+    let lab = Lab::up(lab_id, loss_percent);
+    let truth = lab.truth();
+    Some((lab, truth, temp_dir(name)))
+}
+
+/// (ip, port) -> (state, reason)
+pub type Results = BTreeMap<(String, u16), (String, String)>;
 
 impl Drop for Lab {
     fn drop(&mut self) {

@@ -332,7 +332,8 @@ fn run_on_link(
     };
     let threads = tx_links.len() as u64;
     let schedules = schedules(config, threads);
-    let full: u64 = schedules.iter().map(|s| s.total_sends()).sum();
+    // What is left to send: all of it, unless resuming.
+    let full: u64 = schedules.iter().map(|s| s.remaining_sends()).sum();
     let resumed_at = config.resume.map_or(0, |r| r.position);
     let planned = config.max_probes.map_or(full, |m| m.min(full));
     let thread_rate = match config.rate {

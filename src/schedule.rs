@@ -73,6 +73,17 @@ impl SendSchedule {
         self.owned * (u64::from(self.retries) + 1)
     }
 
+    /// Frames still to send from the current step on: attempt `r` of local
+    /// position `i` goes at step `i + r * gap`.
+    pub fn remaining_sends(&self) -> u64 {
+        (0..=u64::from(self.retries))
+            .map(|r| {
+                let first = self.step.saturating_sub(r * self.gap).min(self.owned);
+                self.owned - first
+            })
+            .sum()
+    }
+
     /// Every position owned by this slot below the returned one has had its
     /// first attempt sent.
     pub fn originals_done_below(&self) -> u64 {
@@ -145,6 +156,27 @@ mod tests {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn remaining_sends_counts_exactly_what_is_left() {
+        for (size, stride, retries, gap) in
+            [(100u64, 3u64, 2u32, 7u64), (50, 1, 0, 1), (10, 4, 3, 100)]
+        {
+            for slot in 0..stride {
+                let full = SendSchedule::new(size, slot, stride, retries, gap, 0);
+                assert_eq!(full.remaining_sends(), full.total_sends());
+                let steps = full.end_step;
+                for start in 0..=steps + 2 {
+                    let s = SendSchedule::new(size, slot, stride, retries, gap, start);
+                    assert_eq!(
+                        s.remaining_sends(),
+                        s.clone().count() as u64,
+                        "start {start}"
+                    );
                 }
             }
         }

@@ -8,7 +8,16 @@
 //! high rates, while at low rates the thread sleeps until the next frame
 //! is due instead of spinning.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Wall-clock time in microseconds since the Unix epoch: the clock of the
+/// TCP timestamps we send and of the kernel's receive timestamps, so a
+/// round trip is one subtraction.
+pub fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
 
 /// Time as the pacer sees it; a trait so tests can run on a fake clock.
 pub trait Clock {

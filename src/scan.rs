@@ -107,24 +107,10 @@ fn schedules(config: &Config, threads: u64) -> Vec<SendSchedule> {
     let gap = retry_gap(config.rate, config.retries, threads);
     (0..threads)
         .map(|t| {
-            let mut s = SendSchedule::new(
-                config.space.size(),
-                shard + shards * t,
-                stride,
-                config.retries,
-                gap,
-                0,
-            );
+            let slot = shard + shards * t;
+            let mut s = SendSchedule::new(config.space.size(), slot, stride, config.retries, gap);
             if let Some(r) = config.resume {
-                let step = s.step_at(r.position);
-                s = SendSchedule::new(
-                    config.space.size(),
-                    shard + shards * t,
-                    stride,
-                    config.retries,
-                    gap,
-                    step,
-                );
+                s.skip_to(r.position);
             }
             s
         })
@@ -146,7 +132,8 @@ pub fn list_probes(config: &Config, out: &mut dyn Write) -> io::Result<()> {
 }
 
 /// The receive loop: runs until `stop`, hands new findings to `found`,
-/// returns the round-trip times (µs) of SYN-ACKs that echoed our TSval.
+/// returns the round-trip times (µs) of SYN-ACKs that echoed our TSval,
+/// measured from each frame's arrival stamp.
 #[allow(clippy::too_many_arguments)] // the receive thread's whole world
 fn receive(
     link: &mut dyn FrameRx,
@@ -155,14 +142,13 @@ fn receive(
     counters: &Counters,
     found: SyncSender<ToOutput>,
     show: crate::config::Show,
-    clock_origin: Instant,
     stop: &AtomicBool,
 ) -> io::Result<Histogram<u64>> {
     let mut tally = RxTally::default();
     // 1 µs to 1 hour: created once, recorded into without allocating.
     let mut rtt_us = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
     while !stop.load(Relaxed) {
-        link.recv_batch(Duration::from_millis(50), &mut |frame| {
+        link.recv_batch(Duration::from_millis(50), &mut |frame, arrived_us| {
             tally.received += 1;
             let verdict = parse_frame(frame).ok().and_then(|r| validator.judge(&r));
             let Some(v) = verdict else {
@@ -171,9 +157,9 @@ fn receive(
             };
             tally.valid += 1;
             if let Some(echo) = v.ts_echo {
-                // Both ends of the subtraction are on the transmit clock.
-                let now = clock_origin.elapsed().as_micros() as u32;
-                let rtt = now.wrapping_sub(echo);
+                // TSval and arrival stamp are both Unix µs (TSval wraps at
+                // 32 bits, so the difference is taken wrapping too).
+                let rtt = (arrived_us as u32).wrapping_sub(echo);
                 if rtt < 3_600_000_000 {
                     rtt_us.saturating_record(u64::from(rtt.max(1)));
                 }
@@ -186,7 +172,7 @@ fn receive(
             if show.contains(v.state) {
                 // A closed channel means the output failed; the main thread
                 // has seen that and is stopping us.
-                let _ = found.send(ToOutput::Finding(v.finding(monitor::unix_now())));
+                let _ = found.send(ToOutput::Finding(v.finding(arrived_us / 1_000_000)));
             }
         })?;
         tally.publish(counters);
@@ -379,10 +365,9 @@ fn run_on_link(
     let stop_rx = AtomicBool::new(false);
     let tx_finished = AtomicUsize::new(0);
     let output_failed = AtomicBool::new(false);
-    let clock_origin = Instant::now();
     let progress = Progress {
         planned,
-        started: clock_origin,
+        started: Instant::now(),
         wait_deadline_ms: AtomicU64::new(0),
         running: AtomicBool::new(true),
         completed: AtomicBool::new(false),
@@ -418,11 +403,9 @@ fn run_on_link(
                 &counters,
                 rx_to_output,
                 config.show,
-                clock_origin,
                 &stop_rx,
             )
         });
-        let send_started = Instant::now();
         let tx_threads: Vec<_> = tx_links
             .into_iter()
             .zip(schedules)
@@ -439,7 +422,6 @@ fn run_on_link(
                         schedule,
                         budget,
                         rate: thread_rate,
-                        clock_origin,
                         watermark,
                     };
                     let r = job.run(&mut *link, counters, stop_tx);
@@ -473,7 +455,7 @@ fn run_on_link(
                 stop_tx.store(true, Relaxed);
             }
             if wait_until.is_none() && tx_finished.load(Relaxed) == threads as usize {
-                send_time = send_started.elapsed();
+                send_time = progress.started.elapsed();
                 ran_out = !stop_tx.load(Relaxed);
                 let deadline = Instant::now() + config.wait;
                 let ms = deadline.duration_since(progress.started).as_millis() as u64;

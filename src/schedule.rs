@@ -32,9 +32,9 @@ pub struct SendSchedule {
 }
 
 impl SendSchedule {
-    /// The schedule of slot `slot` of `stride` over `[0, size)`, from local
-    /// step `start_step`.
-    pub fn new(size: u64, slot: u64, stride: u64, retries: u32, gap: u64, start_step: u64) -> Self {
+    /// The schedule of slot `slot` of `stride` over `[0, size)`, from its
+    /// first position.
+    pub fn new(size: u64, slot: u64, stride: u64, retries: u32, gap: u64) -> Self {
         assert!(stride >= 1 && slot < stride);
         let owned = if size > slot {
             (size - slot).div_ceil(stride)
@@ -48,15 +48,23 @@ impl SendSchedule {
             owned,
             retries,
             gap,
-            step: start_step,
+            step: 0,
             attempt: 0,
             end_step: owned + u64::from(retries) * gap,
         }
     }
 
+    /// Continues from the first position at or after `position` that this
+    /// slot owns (a resume): its retries of earlier positions follow as the
+    /// schedule has them.
+    pub fn skip_to(&mut self, position: u64) {
+        self.step = self.step_at(position);
+        self.attempt = 0;
+    }
+
     /// The local step of the first position at or after global position
     /// `position` that this slot owns.
-    pub fn step_at(&self, position: u64) -> u64 {
+    fn step_at(&self, position: u64) -> u64 {
         if position <= self.slot {
             0
         } else {
@@ -138,7 +146,7 @@ mod tests {
                         let mut count = vec![[0u32; 4]; size as usize];
                         let mut total = 0;
                         for slot in 0..stride {
-                            let s = SendSchedule::new(size, slot, stride, retries, gap, 0);
+                            let s = SendSchedule::new(size, slot, stride, retries, gap);
                             total += s.total_sends();
                             for send in s {
                                 assert_eq!(send.position % stride, slot);
@@ -167,11 +175,12 @@ mod tests {
             [(100u64, 3u64, 2u32, 7u64), (50, 1, 0, 1), (10, 4, 3, 100)]
         {
             for slot in 0..stride {
-                let full = SendSchedule::new(size, slot, stride, retries, gap, 0);
+                let full = SendSchedule::new(size, slot, stride, retries, gap);
                 assert_eq!(full.remaining_sends(), full.total_sends());
                 let steps = full.end_step;
                 for start in 0..=steps + 2 {
-                    let s = SendSchedule::new(size, slot, stride, retries, gap, start);
+                    let mut s = SendSchedule::new(size, slot, stride, retries, gap);
+                    s.step = start;
                     assert_eq!(
                         s.remaining_sends(),
                         s.clone().count() as u64,
@@ -184,7 +193,7 @@ mod tests {
 
     #[test]
     fn retries_trail_their_original_by_the_gap() {
-        let sends: Vec<Send> = SendSchedule::new(10, 0, 1, 2, 3, 0).collect();
+        let sends: Vec<Send> = SendSchedule::new(10, 0, 1, 2, 3).collect();
         let at = |pos, attempt| {
             sends
                 .iter()
@@ -206,11 +215,12 @@ mod tests {
 
     #[test]
     fn resuming_at_a_step_continues_where_it_left_off() {
-        let full: Vec<Send> = SendSchedule::new(50, 1, 3, 1, 4, 0).collect();
-        let mut first = SendSchedule::new(50, 1, 3, 1, 4, 0);
+        let full: Vec<Send> = SendSchedule::new(50, 1, 3, 1, 4).collect();
+        let mut first = SendSchedule::new(50, 1, 3, 1, 4);
         let head: Vec<Send> = first.by_ref().take(9).collect();
         let watermark = first.originals_done_below();
-        let resumed = SendSchedule::new(50, 1, 3, 1, 4, first.step_at(watermark));
+        let mut resumed = SendSchedule::new(50, 1, 3, 1, 4);
+        resumed.skip_to(watermark);
         let mut joined = head.clone();
         joined.extend(resumed);
         // The resumed run repeats at most the partly-sent step, never skips.

@@ -8,7 +8,7 @@
 use crate::cookie::{CookieKey, Flow};
 use crate::link::FrameTx;
 use crate::permute::Permutation;
-use crate::rate::{Pacer, Rate, SystemClock};
+use crate::rate::{Pacer, Rate, SystemClock, unix_micros};
 use crate::schedule::SendSchedule;
 use crate::stats::{Counters, Padded};
 use crate::targets::ProbeSpace;
@@ -83,8 +83,6 @@ pub struct TxThread<'a> {
     pub budget: Option<u64>,
     /// This thread's share of the rate.
     pub rate: Rate,
-    /// Zero of the TCP timestamp clock, shared by all threads.
-    pub clock_origin: Instant,
     /// Where this thread publishes "every position of mine below this
     /// was sent", for checkpoints.
     pub watermark: &'a Padded,
@@ -115,7 +113,6 @@ impl TxThread<'_> {
             mut schedule,
             budget,
             rate,
-            clock_origin,
             watermark,
         } = self;
         let mut latency = latency_histogram();
@@ -139,9 +136,10 @@ impl TxThread<'_> {
             if n == 0 {
                 break;
             }
-            // One clock read per batch: the TSval is a microsecond timestamp
-            // the target echoes, good enough for round-trip times.
-            let tsval = clock_origin.elapsed().as_micros() as u32;
+            // One clock read per batch: the TSval is the send time in Unix
+            // microseconds (wrapping), which the target echoes and the
+            // receiver subtracts from the kernel's arrival stamp.
+            let tsval = unix_micros() as u32;
             let started = Instant::now();
             link.send_batch(n, &mut |i, buf| {
                 let mut f = batch[i];
@@ -168,7 +166,6 @@ mod tests {
     use crate::wire::reply::{Reply, parse_frame};
     use crate::wire::template::TemplateParams;
     use std::collections::HashSet;
-    use std::time::Duration;
 
     /// Keeps every frame it is given.
     struct Capture(Vec<Vec<u8>>);
@@ -219,7 +216,7 @@ mod tests {
             window: 1024,
             mss: 1460,
         });
-        let schedule = SendSchedule::new(space.size(), 0, 1, 1, 100, 0);
+        let schedule = SendSchedule::new(space.size(), 0, 1, 1, 100);
         let mut link = Capture(Vec::new());
         let counters = Counters::default();
         let stop = AtomicBool::new(false);
@@ -229,7 +226,6 @@ mod tests {
             schedule,
             budget: None,
             rate: Rate::Unlimited,
-            clock_origin: Instant::now() - Duration::from_secs(1),
             watermark: &Padded::default(),
         }
         .run(&mut link, &counters, &stop)

@@ -6,7 +6,6 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
 use synsweep::cookie::{CookieKey, Flow};
 use synsweep::dedup::Dedup;
 use synsweep::link::offline::OfflineTx;
@@ -103,10 +102,9 @@ fn transmit_and_receive_allocate_nothing_per_packet() {
         let report = TxThread {
             maker: &maker,
             template: &template,
-            schedule: SendSchedule::new(space.size(), 0, 1, 1, 1000, 0),
+            schedule: SendSchedule::new(space.size(), 0, 1, 1, 1000),
             budget: Some(frames),
             rate: Rate::Unlimited,
-            clock_origin: Instant::now(),
             watermark: &Padded::default(),
         }
         .run(&mut link, &counters, &stop)

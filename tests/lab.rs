@@ -838,7 +838,9 @@ fn nmap_xml_validates_against_nmap_dtd_and_appends_stay_valid() {
     assert!(done.contains(&format!("\"open\":{open}")), "{done}");
     // Round trips from the echoed TCP timestamps: present and plausible.
     let p50 = field(&done[done.find("rtt_ms").unwrap()..], "p50");
-    assert!(p50 > 0.0 && p50 < 500.0, "rtt p50 {p50} ms: {done}");
+    // The lab's round trip is microseconds; the kernel's arrival stamp keeps
+    // the receive ring's hand-over delay (up to 8 ms) out of it.
+    assert!(p50 > 0.0 && p50 < 2.0, "rtt p50 {p50} ms: {done}");
     assert!(field(done, "samples") >= open, "{done}");
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -193,9 +193,11 @@ impl AfPacketRx {
         status & libc::TP_STATUS_USER != 0
     }
 
-    /// Hands every frame of ready block `i` to `on_frame`, then returns the
-    /// block to the kernel. Returns the number of frames.
-    fn drain_block(&mut self, i: usize, on_frame: &mut dyn FnMut(&[u8])) -> usize {
+    /// Hands every frame of ready block `i` to `on_frame`, with the time the
+    /// kernel stamped on it when it arrived (not when the block was handed
+    /// over, up to RX_RETIRE_MS later), then returns the block to the
+    /// kernel. Returns the number of frames.
+    fn drain_block(&mut self, i: usize, on_frame: &mut dyn FnMut(&[u8], u64)) -> usize {
         let desc = self.block(i);
         let base: *const u8 = desc.cast();
         // SAFETY: the block is ours (status TP_STATUS_USER) until we hand it
@@ -214,7 +216,8 @@ impl AfPacketRx {
                 let start = off + usize::from(h.tp_mac);
                 let len = h.tp_snaplen as usize;
                 if start + len <= RX_BLOCK_SIZE as usize {
-                    on_frame(std::slice::from_raw_parts(base.add(start), len));
+                    let arrived = u64::from(h.tp_sec) * 1_000_000 + u64::from(h.tp_nsec) / 1000;
+                    on_frame(std::slice::from_raw_parts(base.add(start), len), arrived);
                 }
                 if h.tp_next_offset == 0 {
                     break;
@@ -232,7 +235,7 @@ impl FrameRx for AfPacketRx {
     fn recv_batch(
         &mut self,
         timeout: Duration,
-        on_frame: &mut dyn FnMut(&[u8]),
+        on_frame: &mut dyn FnMut(&[u8], u64),
     ) -> io::Result<usize> {
         if !self.block_ready(self.next_block) {
             let mut pfd = libc::pollfd {

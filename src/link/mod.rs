@@ -53,12 +53,13 @@ pub trait FrameTx: Send {
 
 /// Receives frames.
 pub trait FrameRx: Send {
-    /// Waits at most `timeout` for frames, handing each to `on_frame`;
+    /// Waits at most `timeout` for frames, handing each to `on_frame` with
+    /// its arrival time (Unix µs: the kernel's stamp where the link has one);
     /// returns how many arrived.
     fn recv_batch(
         &mut self,
         timeout: Duration,
-        on_frame: &mut dyn FnMut(&[u8]),
+        on_frame: &mut dyn FnMut(&[u8], u64),
     ) -> io::Result<usize>;
 
     /// Frames the kernel had to drop for us since the last call (our

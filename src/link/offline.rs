@@ -37,7 +37,7 @@ impl FrameRx for OfflineRx {
     fn recv_batch(
         &mut self,
         timeout: Duration,
-        _on_frame: &mut dyn FnMut(&[u8]),
+        _on_frame: &mut dyn FnMut(&[u8], u64),
     ) -> io::Result<usize> {
         std::thread::sleep(timeout.min(Duration::from_millis(50)));
         Ok(0)

@@ -108,12 +108,13 @@ impl FrameRx for PnetRx {
     fn recv_batch(
         &mut self,
         _timeout: Duration,
-        on_frame: &mut dyn FnMut(&[u8]),
+        on_frame: &mut dyn FnMut(&[u8], u64),
     ) -> io::Result<usize> {
         // pnet waits READ_TIMEOUT at most, fixed when the channel opened.
         match self.rx.next() {
             Ok(frame) => {
-                on_frame(frame);
+                // pnet has no kernel timestamp: the time we read it.
+                on_frame(frame, crate::rate::unix_micros());
                 Ok(1)
             }
             Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(0),

@@ -383,8 +383,8 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
     };
     let mut config = config_from(&a, command_line)?;
     if config.identity_hash != cp.config_hash {
-        let theirs: Vec<&String> = cp.config.iter().filter(|l| is_identity_line(l)).collect();
-        let ours: Vec<&String> = config.identity.iter().collect();
+        let theirs = identity_lines(&cp.config);
+        let ours = identity_lines(&config.effective);
         let first_diff = ours
             .iter()
             .zip(theirs.iter())
@@ -428,9 +428,16 @@ const IDENTITY: &[&str] = &[
     "format",
 ];
 
-fn is_identity_line(line: &str) -> bool {
-    line.split_once(" = ")
-        .is_some_and(|(name, _)| IDENTITY.contains(&name))
+/// The lines of a configuration that name an `IDENTITY` option.
+fn identity_lines(config: &[String]) -> Vec<String> {
+    config
+        .iter()
+        .filter(|l| {
+            l.split_once(" = ")
+                .is_some_and(|(name, _)| IDENTITY.contains(&name))
+        })
+        .cloned()
+        .collect()
 }
 
 /// `--echo`: the effective configuration, readable back with `-c`. A seed
@@ -643,33 +650,32 @@ fn config_from(a: &Args, command_line: String) -> Result<Config, CliError> {
     // The effective configuration, in --echo's words. Targets stay one
     // line each (merging them would change which reserved blocks each
     // covers); ports are given merged.
-    let mut identity = Vec::new();
-    identity.extend(
+    let mut effective = Vec::new();
+    effective.extend(
         includes
             .iter()
             .map(|r| format!("range = {}", r.canonical())),
     );
-    identity.extend(
+    effective.extend(
         excludes
             .iter()
             .map(|r| format!("exclude = {}", r.canonical())),
     );
-    identity.push(format!("ports = {}", port_list(space.ports())));
-    identity.push(format!("no-default-excludes = {}", a.no_default_excludes));
-    identity.push(format!("seed = {seed}"));
-    identity.push(format!("retries = {}", a.retries));
+    effective.push(format!("ports = {}", port_list(space.ports())));
+    effective.push(format!("no-default-excludes = {}", a.no_default_excludes));
+    effective.push(format!("seed = {seed}"));
+    effective.push(format!("retries = {}", a.retries));
     if shard.count > 1 {
-        identity.push(format!("shard = {}/{}", shard.index + 1, shard.count));
+        effective.push(format!("shard = {}/{}", shard.index + 1, shard.count));
     }
-    identity.push(format!(
+    effective.push(format!(
         "source-port = {}-{}",
         source_ports.first, source_ports.last
     ));
     if let Some(p) = &output.path {
-        identity.push(format!("output = {}", p.display()));
+        effective.push(format!("output = {}", p.display()));
     }
-    identity.push(format!("format = {}", output.format.name()));
-    let mut effective = identity.clone();
+    effective.push(format!("format = {}", output.format.name()));
     effective.push(format!(
         "rate = {}",
         match rate {
@@ -722,7 +728,7 @@ fn config_from(a: &Args, command_line: String) -> Result<Config, CliError> {
         "checkpoint-interval = {}",
         checkpoint_interval.as_secs_f64()
     ));
-    let identity_hash = checkpoint::config_hash(&identity);
+    let identity_hash = checkpoint::config_hash(&identity_lines(&effective));
 
     Ok(Config {
         space: Arc::new(space),
@@ -755,7 +761,6 @@ fn config_from(a: &Args, command_line: String) -> Result<Config, CliError> {
         append: a.append,
         status_json,
         effective,
-        identity,
         identity_hash,
         command_line,
     })

@@ -75,8 +75,8 @@ pub struct Config {
     pub status_json: Option<PathBuf>,
     /// The effective configuration, `name = value` lines (seed included).
     pub effective: Vec<String>,
-    /// The lines that fix which probe goes where, in which order, to which file.
-    pub identity: Vec<String>,
+    /// Hash of the lines of `effective` that fix which probe goes where, in
+    /// which order, to which file (see `cli::IDENTITY`).
     pub identity_hash: u64,
     /// As typed, for output headers.
     pub command_line: String,

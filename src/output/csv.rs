@@ -24,10 +24,8 @@ impl Format for Csv {
         );
     }
 
-    fn count_records(&self, text: &[u8]) -> u64 {
-        text.split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty() && !l.starts_with(b"ip,"))
-            .count() as u64
+    fn is_record(&self, line: &[u8]) -> bool {
+        !line.is_empty() && !line.starts_with(b"ip,")
     }
 }
 

@@ -32,10 +32,8 @@ impl Format for List {
         }
     }
 
-    fn count_records(&self, text: &[u8]) -> u64 {
-        text.split(|&b| b == b'\n')
-            .filter(|l| !l.is_empty() && l[0] != b'#')
-            .count() as u64
+    fn is_record(&self, line: &[u8]) -> bool {
+        line.first().is_some_and(|&b| b != b'#')
     }
 }
 

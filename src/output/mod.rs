@@ -21,7 +21,7 @@ mod xml;
 
 use crate::rx::Finding;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -92,8 +92,8 @@ pub trait Format: Send {
     fn footer_start(&self, text: &[u8]) -> usize {
         text.len()
     }
-    /// Records in the (footer-less) text of an existing file.
-    fn count_records(&self, text: &[u8]) -> u64;
+    /// Is this line (without its newline) of an existing file a record?
+    fn is_record(&self, line: &[u8]) -> bool;
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,21 +188,41 @@ impl OutputError {
     }
 }
 
-/// Opens `partial` to continue the text in `existing` (a file's contents):
-/// without its footer, and cut back to the last complete line.
-fn continue_file(partial: &Path, existing: &[u8], format: &dyn Format) -> io::Result<(File, u64)> {
-    let body = &existing[..format.footer_start(existing)];
-    let keep = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-    let records = format.count_records(&body[..keep]);
-    let mut f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(partial)?;
-    f.set_len(0)?;
-    f.write_all(&body[..keep])?;
+/// Footers are short; the last this many bytes of a file always hold one.
+const FOOTER_SEARCH: u64 = 64 << 10;
+
+/// Continues `source` (a crashed run's partial file itself, or a finished
+/// file, copied) as `partial`: cut before the footer and back to the last
+/// complete line, ready to append. Works on the files, a tail and a line at
+/// a time, so continuing a file of any size costs no memory. Returns the
+/// file, the bytes kept and the records among them.
+fn continue_file(
+    partial: &Path,
+    source: &Path,
+    format: &dyn Format,
+) -> io::Result<(File, u64, u64)> {
+    if source != partial {
+        std::fs::copy(source, partial)?;
+    }
+    let mut f = OpenOptions::new().read(true).write(true).open(partial)?;
+    let len = f.metadata()?.len();
+    let tail_start = len.saturating_sub(FOOTER_SEARCH);
+    let mut tail = Vec::new();
+    f.seek(SeekFrom::Start(tail_start))?;
+    (&f).read_to_end(&mut tail)?;
+    let body = &tail[..format.footer_start(&tail)];
+    let cut = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let keep = tail_start + cut as u64;
+    f.set_len(keep)?;
+    f.seek(SeekFrom::Start(0))?;
+    let mut lines = BufReader::new(&f);
+    let (mut line, mut records) = (Vec::new(), 0);
+    while lines.read_until(b'\n', &mut line)? > 0 {
+        records += u64::from(format.is_record(line.strip_suffix(b"\n").unwrap_or(&line)));
+        line.clear();
+    }
     f.seek(SeekFrom::End(0))?;
-    Ok((f, records))
+    Ok((f, keep, records))
 }
 
 impl ResultWriter {
@@ -214,8 +234,8 @@ impl ResultWriter {
         mode: Continue,
     ) -> Result<ResultWriter, OutputError> {
         let format = spec.format.formatter();
-        let (sink, file, records) = match (spec.path(), spec.file()) {
-            (None, _) => (Sink::Stdout(io::stdout()), None, 0),
+        let (sink, file, kept, records) = match (spec.path(), spec.file()) {
+            (None, _) => (Sink::Stdout(io::stdout()), None, 0, 0),
             // A device or pipe: written in place, as it is.
             (Some(special), None) => {
                 let f = OpenOptions::new()
@@ -225,7 +245,7 @@ impl ResultWriter {
                         path: special.display().to_string(),
                         err,
                     })?;
-                (Sink::File(f), None, 0)
+                (Sink::File(f), None, 0, 0)
             }
             (Some(_), Some(path)) => {
                 let partial = partial_path(path);
@@ -234,18 +254,22 @@ impl ResultWriter {
                     err,
                 };
                 // A crashed run's partial file first: it is newer than FILE.
-                let existing = match mode {
+                let source = match mode {
                     Continue::Fresh => None,
-                    Continue::Existing => std::fs::read(&partial)
-                        .or_else(|_| std::fs::read(path))
-                        .ok()
-                        .filter(|t| !t.is_empty()),
+                    Continue::Existing => [partial.as_path(), path]
+                        .into_iter()
+                        .find(|p| std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() > 0)),
                 };
-                let (f, records) = match existing {
-                    Some(text) => continue_file(&partial, &text, &*format).map_err(err)?,
-                    None => (File::create(&partial).map_err(err)?, 0),
+                let (f, kept, records) = match source {
+                    Some(source) => continue_file(&partial, source, &*format).map_err(err)?,
+                    None => (File::create(&partial).map_err(err)?, 0, 0),
                 };
-                (Sink::File(f), Some((partial, path.to_path_buf())), records)
+                (
+                    Sink::File(f),
+                    Some((partial, path.to_path_buf())),
+                    kept,
+                    records,
+                )
             }
         };
         let mut w = ResultWriter {
@@ -261,7 +285,8 @@ impl ResultWriter {
             file,
             records,
         };
-        if records == 0 {
+        // A continued file already has its header.
+        if kept == 0 {
             w.format.begin(&mut w.record, &w.run);
             w.put()?;
         }
@@ -515,6 +540,15 @@ pub(crate) mod tests {
                 std::fs::read_to_string(&path).unwrap(),
                 render(kind),
                 "{kind:?} after crash"
+            );
+            // A finished file with no records yet keeps its one header.
+            std::fs::remove_file(&path).unwrap();
+            write_all(&spec, Continue::Fresh, &[]);
+            write_all(&spec, Continue::Existing, &all);
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                render(kind),
+                "{kind:?} after an empty run"
             );
             // Nothing to continue: a fresh file.
             std::fs::remove_file(&path).unwrap();

@@ -18,10 +18,8 @@ impl Format for Ndjson {
         );
     }
 
-    fn count_records(&self, text: &[u8]) -> u64 {
-        text.split(|&b| b == b'\n')
-            .filter(|l| l.starts_with(b"{"))
-            .count() as u64
+    fn is_record(&self, line: &[u8]) -> bool {
+        line.starts_with(b"{")
     }
 }
 

@@ -83,14 +83,7 @@ fn transmit_and_receive_allocate_nothing_per_packet() {
         src_ip: SRC,
         src_ports: ports,
     };
-    let template = SynTemplate::new(&TemplateParams {
-        src_mac: [2, 0, 0, 0, 0, 1],
-        dst_mac: [2, 0, 0, 0, 0, 2],
-        src_ip: SRC,
-        ttl: 64,
-        window: 64240,
-        mss: 1460,
-    });
+    let template = template(SRC);
     let counters = Counters::default();
     let stop = AtomicBool::new(false);
 
@@ -158,18 +151,21 @@ fn transmit_and_receive_allocate_nothing_per_packet() {
     assert_eq!(cost, vec![0, 0], "receive path allocated");
 }
 
+fn template(src_ip: u32) -> SynTemplate {
+    SynTemplate::new(&TemplateParams {
+        src_mac: [2, 0, 0, 0, 0, 1],
+        dst_mac: [2, 0, 0, 0, 0, 2],
+        src_ip,
+        ttl: 64,
+        window: 64240,
+        mss: 1460,
+    })
+}
+
 /// A SYN-ACK from `ip:port` to us, acknowledging `ack`, built by hand.
 fn syn_ack(ip: u32, port: u16, our_port: u16, ack: u32) -> Vec<u8> {
     let mut f = vec![0u8; SYN_FRAME_LEN];
-    let t = SynTemplate::new(&TemplateParams {
-        src_mac: [2, 0, 0, 0, 0, 2],
-        dst_mac: [2, 0, 0, 0, 0, 1],
-        src_ip: ip,
-        ttl: 61,
-        window: 65160,
-        mss: 1460,
-    });
-    t.write(
+    template(ip).write(
         &mut f,
         &ProbeFields {
             dst_ip: SRC,

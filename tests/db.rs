@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 type Row = (String, u16, String, String, u16, u64);
 
@@ -115,33 +115,21 @@ impl Postgres {
 
     /// Runs SQL (psql meta-commands allowed); returns unaligned rows.
     fn psql(&self, sql: &str) -> String {
-        let mut child = Command::new("psql")
-            .args([
-                "-X",
-                "-q",
-                "-A",
-                "-t",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-U",
-                "postgres",
-                "-h",
-            ])
-            .arg(&self.dir)
-            .args(["-p", &self.port.to_string(), "-d", "postgres"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("psql");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(sql.as_bytes())
-            .unwrap();
-        let o = child.wait_with_output().unwrap();
+        let mut psql = Command::new("psql");
+        psql.args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-U",
+            "postgres",
+            "-h",
+        ])
+        .arg(&self.dir)
+        .args(["-p", &self.port.to_string(), "-d", "postgres"]);
+        let o = run_with_input(&mut psql, sql);
         assert!(o.status.success(), "psql failed: {}\n{sql}", stderr(&o));
         stdout(&o)
     }
@@ -159,21 +147,7 @@ impl Drop for Postgres {
 }
 
 fn sqlite(db: &Path, script: &str) -> String {
-    let mut child = Command::new("sqlite3")
-        .arg(db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("sqlite3 is installed");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = run_with_input(Command::new("sqlite3").arg(db), script);
     assert!(
         o.status.success() && o.stderr.is_empty(),
         "sqlite3: {}\n{script}",

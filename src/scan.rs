@@ -85,8 +85,6 @@ pub struct ScanOutcome {
     pub frame_len: usize,
     /// Ctrl-C cut the scan short.
     pub interrupted: bool,
-    /// The reader of standard output went away (a closed pipe).
-    pub output_closed: bool,
 }
 
 /// Frames of schedule between a probe and its retry: about one second of
@@ -582,6 +580,5 @@ fn run_on_link(
         batch_latency_ns,
         frame_len: SYN_FRAME_LEN,
         interrupted,
-        output_closed,
     })
 }

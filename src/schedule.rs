@@ -72,15 +72,6 @@ impl SendSchedule {
         }
     }
 
-    pub fn owned(&self) -> u64 {
-        self.owned
-    }
-
-    /// Frames this slot sends in a whole run.
-    pub fn total_sends(&self) -> u64 {
-        self.owned * (u64::from(self.retries) + 1)
-    }
-
     /// Frames still to send from the current step on: attempt `r` of local
     /// position `i` goes at step `i + r * gap`.
     pub fn remaining_sends(&self) -> u64 {
@@ -147,7 +138,7 @@ mod tests {
                         let mut total = 0;
                         for slot in 0..stride {
                             let s = SendSchedule::new(size, slot, stride, retries, gap);
-                            total += s.total_sends();
+                            total += s.remaining_sends();
                             for send in s {
                                 assert_eq!(send.position % stride, slot);
                                 count[send.position as usize][send.attempt as usize] += 1;
@@ -176,7 +167,10 @@ mod tests {
         {
             for slot in 0..stride {
                 let full = SendSchedule::new(size, slot, stride, retries, gap);
-                assert_eq!(full.remaining_sends(), full.total_sends());
+                assert_eq!(
+                    full.remaining_sends(),
+                    (size - slot).div_ceil(stride) * (u64::from(retries) + 1)
+                );
                 let steps = full.end_step;
                 for start in 0..=steps + 2 {
                     let mut s = SendSchedule::new(size, slot, stride, retries, gap);

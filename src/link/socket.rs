@@ -9,7 +9,6 @@ use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 /// Ethernet protocol numbers for `socket()` and `bind()`.
-pub const ETH_P_ALL: u16 = libc::ETH_P_ALL as u16;
 pub const ETH_P_ARP: u16 = libc::ETH_P_ARP as u16;
 /// Protocol 0: the socket receives nothing, which is what a send-only
 /// socket wants (ETH_P_ALL would copy every frame on the link to it).

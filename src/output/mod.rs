@@ -313,10 +313,6 @@ impl ResultWriter {
         self.put()
     }
 
-    pub fn records(&self) -> u64 {
-        self.records
-    }
-
     /// Everything written so far reaches the disk (for checkpoints).
     pub fn sync(&mut self) -> Result<(), OutputError> {
         let r = self.out.flush();

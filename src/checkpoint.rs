@@ -9,6 +9,7 @@
 //! leaves either the old or the new file, never half of one; a checksum
 //! line at the end catches a file damaged any other way.
 
+use crate::domain::State;
 use siphasher::sip::SipHasher24;
 use std::fmt::Write as _;
 use std::fs::File;
@@ -16,7 +17,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &str = "# synsweep checkpoint";
-const VERSION: u32 = 1;
+/// 2: every nmap state counted, and the probe space's digest.
+const VERSION: u32 = 2;
 /// A fixed key: the checksum guards against damage, not against forgery.
 const CHECKSUM_KEY: (u64, u64) = (0x7379_6e73_7765_6570, 0x6368_6563_6b70_7431);
 
@@ -24,11 +26,15 @@ const CHECKSUM_KEY: (u64, u64) = (0x7379_6e73_7765_6570, 0x6368_6563_6b70_7431);
 pub struct Checkpoint {
     /// Hash of the scan-identity part of the configuration.
     pub config_hash: u64,
+    /// Digest of exactly which probes the space holds: target files may
+    /// change between a crash and its resume, their names would not.
+    pub space_digest: u64,
     /// Every position of this shard below this one has been sent, and its
     /// replies written and synced to the output.
     pub position: u64,
     pub sent: u64,
-    pub found: [u64; 3],
+    /// Distinct results so far, in `State::ALL` order.
+    pub found: [u64; State::COUNT],
     /// The effective configuration, `name = value` lines.
     pub config: Vec<String>,
 }
@@ -62,13 +68,15 @@ impl Checkpoint {
         let _ = writeln!(s, "{MAGIC}: resume with `synsweep --resume FILE`");
         let _ = writeln!(s, "version = {VERSION}");
         let _ = writeln!(s, "config-hash = {:016x}", self.config_hash);
+        let _ = writeln!(s, "space-digest = {:016x}", self.space_digest);
         let _ = writeln!(s, "position = {}", self.position);
         let _ = writeln!(s, "sent = {}", self.sent);
-        let _ = writeln!(
-            s,
-            "found = {} {} {}",
-            self.found[0], self.found[1], self.found[2]
-        );
+        let found: Vec<String> = State::ALL
+            .iter()
+            .zip(self.found)
+            .map(|(st, n)| format!("{st}:{n}"))
+            .collect();
+        let _ = writeln!(s, "found = {}", found.join(" "));
         let _ = writeln!(s, "# configuration");
         for line in &self.config {
             let _ = writeln!(s, "{line}");
@@ -105,9 +113,10 @@ impl Checkpoint {
         }
         let mut cp = Checkpoint {
             config_hash: 0,
+            space_digest: 0,
             position: 0,
             sent: 0,
-            found: [0; 3],
+            found: [0; State::COUNT],
             config: Vec::new(),
         };
         let mut in_config = false;
@@ -137,15 +146,17 @@ impl Checkpoint {
                 "config-hash" => {
                     cp.config_hash = u64::from_str_radix(value, 16).map_err(|_| bad())?
                 }
+                "space-digest" => {
+                    cp.space_digest = u64::from_str_radix(value, 16).map_err(|_| bad())?
+                }
                 "position" => cp.position = value.parse().map_err(|_| bad())?,
                 "sent" => cp.sent = value.parse().map_err(|_| bad())?,
                 "found" => {
-                    let v: Vec<u64> = value
-                        .split(' ')
-                        .map(str::parse)
-                        .collect::<Result<_, _>>()
-                        .map_err(|_| bad())?;
-                    cp.found = v.try_into().map_err(|_| bad())?;
+                    for word in value.split(' ') {
+                        let (state, n) = word.split_once(':').ok_or_else(bad)?;
+                        let state = State::from_name(state).ok_or_else(bad)?;
+                        cp.found[state.index()] = n.parse().map_err(|_| bad())?;
+                    }
                 }
                 _ => return Err(bad()),
             }
@@ -191,9 +202,10 @@ mod tests {
     fn sample() -> Checkpoint {
         Checkpoint {
             config_hash: 0xdead_beef_0123_4567,
+            space_digest: 0x0123_4567_89ab_cdef,
             position: 123_456,
             sent: 130_000,
-            found: [10, 200, 3],
+            found: [10, 200, 3, 0, 7, 0],
             config: vec![
                 "range = 198.18.0.0/20".into(),
                 "ports = 22,80".into(),

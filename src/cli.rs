@@ -1,228 +1,535 @@
-//! Command-line flags (defined once, help beside them) and their
-//! translation into a validated `Config` before any work starts.
+//! The command line: one table of options, and everything made from it.
+//!
+//! `OPTIONS` is the only place an option is defined. Each row gives its
+//! flag names, help text, default, whether it belongs to the scan's
+//! identity (what a checkpoint must agree on to resume: which probe goes
+//! where, in which order, into which file) and how its effective value is
+//! written back as a `name = value` line. From that table come the clap
+//! parser, configuration files (`-c`), `--echo`, the checkpoint's saved
+//! configuration and the resume identity; so a new option cannot be
+//! parsed yet forgotten by any of them.
 //!
 //! Flag names follow masscan where it has one (`--rate`, `--excludefile`,
 //! `--router-mac`, `--adapter`, `-iL`, `-oL`...), and nmap's words for port
 //! states and reasons.
 
-use crate::checkpoint::{self, Checkpoint};
+use crate::checkpoint::Checkpoint;
 use crate::conffile::{self, OptionKind};
-use crate::config::{Config, ResumePoint, Shard, Show};
-use crate::link::{LinkKind, LinkOptions};
-use crate::output::{FormatKind, OutputSpec};
-use crate::rate::Rate;
-use crate::rx::PortState;
-use crate::targets::grammar::{self, Origin};
-use crate::targets::{ProbeSpace, TargetError, TargetSpec};
-use crate::tx::SourcePorts;
-use crate::wire::parse_mac;
-use clap::{CommandFactory, Parser};
+use crate::config::{CliError, Config, ResumePoint};
+use crate::domain::Protocol;
+use crate::engine::rate::Rate;
+use crate::targets::grammar::port_list;
+use clap::{Arg, ArgAction, ArgMatches};
 use std::ffi::OsString;
-use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "synsweep",
-    version,
-    args_override_self = true,
-    about = "A stateless, high-rate TCP SYN scanner",
-    after_help = "Examples:\n  synsweep 198.18.0.0/20 -p 22,80,443 --rate 100000 --interface sswlab0\n  synsweep -iL targets.txt -p 1-1024 --show open,closed --format ndjson -o results.ndjson\n  synsweep 198.18.0.0/24 -p 80 --seed 7 --list-probes\n  synsweep -c scan.conf --shard 2/4 --seed 7 -o part2.csv --format csv\n  synsweep --resume results.csv.checkpoint\n\nmasscan spellings also work: -iL FILE, -oL/-oJ/-oD/-oC/-oX/-oG FILE, --adapter, --adapter-ip, --open-only."
-)]
-pub struct Args {
-    /// Targets: 198.18.4.7, 198.18.4.0/22 or 198.18.4.1-198.18.5.20; commas join several
-    #[arg(value_name = "TARGET")]
-    pub targets: Vec<String>,
-
-    /// Read targets from FILE (one or more per line, # comments); masscan's -iL
-    #[arg(long = "include-file", value_name = "FILE")]
-    pub include_files: Vec<PathBuf>,
-
-    /// TCP ports to probe: 22,80,8000-8100
-    #[arg(
-        short = 'p',
-        long = "ports",
-        visible_alias = "port",
-        value_name = "PORTS"
-    )]
-    pub ports: Vec<String>,
-
-    /// Targets to skip, same grammar as targets
-    #[arg(long, value_name = "TARGETS")]
-    pub exclude: Vec<String>,
-
-    /// Read targets to skip from FILE
-    #[arg(
-        long = "excludefile",
-        visible_alias = "exclude-file",
-        value_name = "FILE"
-    )]
-    pub exclude_files: Vec<PathBuf>,
-
-    /// Scan IANA special-purpose blocks (private, multicast...) even inside wider targets
-    #[arg(long)]
-    pub no_default_excludes: bool,
-
-    /// Packets per second, or "max" for no limit
-    #[arg(long, default_value = "100", value_name = "PPS")]
-    pub rate: String,
-
-    /// Seed of the scan order; the same seed repeats the same order
-    #[arg(long, value_name = "N")]
-    pub seed: Option<u64>,
-
-    /// Send each probe N more times, about a second apart
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    pub retries: u32,
-
-    /// Seconds to keep receiving after the last probe
-    #[arg(long, default_value = "10", value_name = "SECS")]
-    pub wait: String,
-
-    /// Port states to report: any of open,closed,filtered, or all
-    #[arg(long, default_value = "open", value_name = "STATES")]
-    pub show: String,
-
-    /// Report only open ports (masscan's --open-only)
-    #[arg(long = "open-only", visible_alias = "open", conflicts_with = "show")]
-    pub open_only: bool,
-
-    /// Write results to FILE instead of standard output
-    #[arg(short = 'o', long = "output", value_name = "FILE")]
-    pub output: Option<PathBuf>,
-
-    /// Result format
-    #[arg(long, value_enum, default_value_t = FormatKind::List)]
-    pub format: FormatKind,
-
-    /// Print the probes in send order, one "ip port" per line, and exit (no root, no network)
-    #[arg(long)]
-    pub list_probes: bool,
-
-    /// Network interface to send on (default: the route to the first target's)
-    #[arg(short = 'e', long, visible_alias = "adapter", value_name = "IFACE")]
-    pub interface: Option<String>,
-
-    /// Source address of probes (default: the interface's)
-    #[arg(long, visible_alias = "adapter-ip", value_name = "IP")]
-    pub source_ip: Option<String>,
-
-    /// Source port or range of probes; keep it out of the kernel's ephemeral range
-    #[arg(long, default_value = "61000-61255", value_name = "PORT[-PORT]")]
-    pub source_port: String,
-
-    /// MAC of the next hop (default: ARP for the gateway)
-    #[arg(long, value_name = "MAC")]
-    pub router_mac: Option<String>,
-
-    /// IP TTL of probes
-    #[arg(long, default_value_t = 64, value_name = "N")]
-    pub ttl: u8,
-
-    /// How frames are sent and received
-    #[arg(long, value_enum, default_value_t = LinkArg::Afpacket, value_name = "KIND")]
-    pub link: LinkArg,
-
-    /// Build and pace frames but send none: measures the generator (no root needed)
-    #[arg(long)]
-    pub offline: bool,
-
-    /// Transmit threads (default: one per core beyond the receive thread's)
-    #[arg(long, value_name = "N")]
-    pub tx_threads: Option<u32>,
-
-    /// Stop after sending N frames
-    #[arg(long, value_name = "N")]
-    pub max_probes: Option<u64>,
-
-    /// NIC benchmark: report frames and bits per second of each second of the run and batch send latency
-    #[arg(long)]
-    pub benchmark: bool,
-
-    /// Read options from FILE: `name = value` lines, as --echo prints them (later options win)
-    #[arg(short = 'c', long = "conf", value_name = "FILE")]
-    pub conf: Vec<PathBuf>,
-
-    /// Print the effective configuration as `name = value` lines and exit
-    #[arg(long)]
-    pub echo: bool,
-
-    /// Scan only shard I of N (I from 1); all N shards, with the same --seed, cover every probe once
-    #[arg(long, value_name = "I/N")]
-    pub shard: Option<String>,
-
-    /// Keep a checkpoint here (default: OUTPUT.checkpoint, or synsweep.checkpoint)
-    #[arg(long, value_name = "FILE")]
-    pub checkpoint: Option<PathBuf>,
-
-    /// Keep no checkpoint
-    #[arg(long, conflicts_with = "checkpoint")]
-    pub no_checkpoint: bool,
-
-    /// Seconds between checkpoints
-    #[arg(long, default_value = "2", value_name = "SECS")]
-    pub checkpoint_interval: String,
-
-    /// Continue the scan a checkpoint describes (alone, or with the same scan options)
-    #[arg(long, value_name = "FILE")]
-    pub resume: Option<PathBuf>,
-
-    /// Add results to an existing output file instead of replacing it
-    #[arg(long)]
-    pub append: bool,
-
-    /// Write one JSON progress object per second to FILE (- for standard output)
-    #[arg(long, value_name = "FILE")]
-    pub status_json: Option<PathBuf>,
-}
-
-/// `I/N`, I from 1.
+/// How an option takes its value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ShardArg {
-    pub index: u64,
-    pub count: u64,
+pub enum Takes {
+    /// `--name VALUE`, with the value's name for help.
+    Value(&'static str),
+    /// `--name` alone.
+    Switch,
+    /// Positional targets.
+    Targets,
 }
 
-fn parse_shard(s: &str) -> Result<ShardArg, CliError> {
-    let bad = |why: &str| {
-        CliError(format!(
-            "--shard: {s:?} {why}: give I/N with 1 <= I <= N, e.g. 1/4"
-        ))
-    };
-    let (i, n) = s.split_once('/').ok_or_else(|| bad("is not I/N"))?;
-    let (i, n): (u64, u64) = match (i.trim().parse(), n.trim().parse()) {
-        (Ok(i), Ok(n)) => (i, n),
-        _ => return Err(bad("is not I/N")),
-    };
-    if n == 0 {
-        return Err(bad("has no shards (N is 0)"));
-    }
-    if i == 0 {
-        return Err(bad("counts from 0, but shards count from 1"));
-    }
-    if i > n {
-        return Err(bad(&format!("names shard {i} of only {n}")));
-    }
-    Ok(ShardArg {
-        index: i - 1,
-        count: n,
-    })
+/// Where an option's value matters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Fixes which probe goes where, in which order, into which file: a
+    /// checkpoint resumes only a scan that agrees on all of these.
+    Identity,
+    /// How the scan runs; may differ on resume.
+    Run,
+    /// Only meaningful on a command line; never in a configuration.
+    CommandLine,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum LinkArg {
-    /// Linux AF_PACKET: sendmmsg batches, TPACKET_V3 receive ring, BPF filter
-    Afpacket,
-    /// pnet_datalink (portable, one system call per frame)
-    Pnet,
+/// One option: its flags and help, and its value as a configuration line.
+pub struct Opt {
+    pub name: &'static str,
+    pub short: Option<char>,
+    /// Other long names (masscan's, mostly), accepted everywhere.
+    pub aliases: &'static [&'static str],
+    pub takes: Takes,
+    /// May be given several times; the values add up.
+    pub repeats: bool,
+    pub help: &'static str,
+    pub scope: Scope,
+    pub conflicts: &'static [&'static str],
+    /// The option's effective values, as `name = value` lines write them;
+    /// none: the line is left out.
+    pub effective: fn(&Config) -> Vec<String>,
 }
 
-/// One transmit thread per core left after the receive thread, at least one.
-pub fn default_tx_threads() -> u32 {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
-    cores.saturating_sub(1).max(1)
+const fn opt(name: &'static str, takes: Takes, scope: Scope, help: &'static str) -> Opt {
+    Opt {
+        name,
+        short: None,
+        aliases: &[],
+        takes,
+        repeats: false,
+        help,
+        scope,
+        conflicts: &[],
+        effective: |_| vec![],
+    }
+}
+
+fn one(v: impl ToString) -> Vec<String> {
+    vec![v.to_string()]
+}
+
+fn when(on: bool) -> Vec<String> {
+    if on { one("true") } else { vec![] }
+}
+
+fn paths(p: &[PathBuf]) -> Vec<String> {
+    p.iter().map(|p| p.display().to_string()).collect()
+}
+
+use Scope::{CommandLine, Identity, Run};
+use Takes::{Switch, Targets, Value};
+
+/// Every option synsweep has, in the order `--echo` prints them.
+pub static OPTIONS: &[Opt] = &[
+    Opt {
+        aliases: &["target", "targets"],
+        repeats: true,
+        effective: |c| c.targets.tokens.clone(),
+        ..opt(
+            "range",
+            Targets,
+            Identity,
+            "Targets: 198.18.4.7, 198.18.4.0/22, 198.18.4.1-198.18.5.20, 2001:2::1, 2001:2::/64, 2001:2::1-2001:2::ff; commas join several",
+        )
+    },
+    Opt {
+        repeats: true,
+        effective: |c| paths(&c.targets.files),
+        ..opt(
+            "include-file",
+            Value("FILE"),
+            Identity,
+            "Read targets from FILE (tokens separated by commas or spaces, # comments); masscan's -iL",
+        )
+    },
+    Opt {
+        short: Some('p'),
+        aliases: &["port"],
+        repeats: true,
+        effective: |c| one(port_list(&c.space.port_numbers(Protocol::Tcp))),
+        ..opt(
+            "ports",
+            Value("PORTS"),
+            Identity,
+            "TCP ports to probe: 22,80,8000-8100 (masscan's T:80 accepted)",
+        )
+    },
+    Opt {
+        repeats: true,
+        effective: |c| c.targets.exclude_tokens.clone(),
+        ..opt(
+            "exclude",
+            Value("TARGETS"),
+            Identity,
+            "Targets to skip, same grammar as targets",
+        )
+    },
+    Opt {
+        aliases: &["exclude-file"],
+        repeats: true,
+        effective: |c| paths(&c.targets.exclude_files),
+        ..opt(
+            "excludefile",
+            Value("FILE"),
+            Identity,
+            "Read targets to skip from FILE",
+        )
+    },
+    Opt {
+        effective: |c| when(c.targets.no_default_excludes),
+        ..opt(
+            "no-default-excludes",
+            Switch,
+            Identity,
+            "Scan IANA special-purpose blocks (private, documentation, multicast...) even inside wider targets",
+        )
+    },
+    Opt {
+        effective: |c| one(c.scan.name()),
+        ..opt(
+            "scan",
+            Value("TYPE"),
+            Identity,
+            "Scan type: syn (TCP SYN, nmap's -sS)",
+        )
+    },
+    Opt {
+        effective: |c| one(c.seed),
+        ..opt(
+            "seed",
+            Value("N"),
+            Identity,
+            "Seed of the scan order; the same seed repeats the same order",
+        )
+    },
+    Opt {
+        effective: |c| one(c.retries),
+        ..opt(
+            "retries",
+            Value("N"),
+            Identity,
+            "Send each probe N more times, about a second apart [default: 0]",
+        )
+    },
+    Opt {
+        effective: |c| {
+            if c.shard.count > 1 {
+                one(format!("{}/{}", c.shard.index + 1, c.shard.count))
+            } else {
+                vec![]
+            }
+        },
+        ..opt(
+            "shard",
+            Value("I/N"),
+            Identity,
+            "Scan only shard I of N (I from 1); all N shards, with the same --seed, cover every probe once",
+        )
+    },
+    Opt {
+        effective: |c| one(format!("{}-{}", c.source_ports.first, c.source_ports.last)),
+        ..opt(
+            "source-port",
+            Value("PORT[-PORT]"),
+            Identity,
+            "Source ports of probes; keep them out of the kernel's ephemeral range [default: 61000-61255]",
+        )
+    },
+    Opt {
+        short: Some('o'),
+        effective: |c| {
+            c.output
+                .path
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect()
+        },
+        ..opt(
+            "output",
+            Value("FILE"),
+            Identity,
+            "Write results to FILE (it appears whole when the scan ends); - is standard output",
+        )
+    },
+    Opt {
+        effective: |c| one(c.output.format.name()),
+        ..opt(
+            "format",
+            Value("FORMAT"),
+            Identity,
+            "Result format: list, ndjson, csv, xml (nmap), grepable (nmap -oG) [default: list]",
+        )
+    },
+    Opt {
+        effective: |c| {
+            one(match c.rate {
+                Rate::PerSecond(r) => r.to_string(),
+                Rate::Unlimited => "max".into(),
+            })
+        },
+        ..opt(
+            "rate",
+            Value("PPS"),
+            Run,
+            "Packets per second, or max for no limit [default: 100]",
+        )
+    },
+    Opt {
+        effective: |c| one(c.wait.as_secs_f64()),
+        ..opt(
+            "wait",
+            Value("SECS"),
+            Run,
+            "Seconds to keep receiving after the last probe [default: 10; 0 with --offline]",
+        )
+    },
+    Opt {
+        conflicts: &["open-only"],
+        effective: |c| one(c.show.names().join(",")),
+        ..opt(
+            "show",
+            Value("STATES"),
+            Run,
+            "States to report: open, closed, filtered, unfiltered, open|filtered, closed|filtered (comma list) or all [default: open]",
+        )
+    },
+    Opt {
+        aliases: &["open"],
+        ..opt(
+            "open-only",
+            Switch,
+            Run,
+            "Report only open ports (masscan's --open-only)",
+        )
+    },
+    opt(
+        "list-probes",
+        Switch,
+        CommandLine,
+        "Print the probes in send order, one \"ip port\" per line, and exit (no root, no network)",
+    ),
+    Opt {
+        short: Some('e'),
+        aliases: &["adapter"],
+        effective: |c| c.link.interface.iter().cloned().collect(),
+        ..opt(
+            "interface",
+            Value("IFACE"),
+            Run,
+            "Interface to send on (default: the route's)",
+        )
+    },
+    Opt {
+        aliases: &["adapter-ip"],
+        repeats: true,
+        effective: |c| {
+            c.link
+                .source
+                .iter()
+                .flatten()
+                .map(|ip| ip.to_string())
+                .collect()
+        },
+        ..opt(
+            "source-ip",
+            Value("IP"),
+            Run,
+            "Source address of probes, one per family (default: the interface's)",
+        )
+    },
+    Opt {
+        effective: |c| {
+            c.link.router_mac[0]
+                .iter()
+                .map(crate::wire::format_mac)
+                .collect()
+        },
+        ..opt(
+            "router-mac",
+            Value("MAC"),
+            Run,
+            "The next hop's MAC address (default: our own ARP or neighbour solicitation for the gateway); also used for IPv6 unless --router-mac-ipv6 is given",
+        )
+    },
+    Opt {
+        effective: |c| match c.link.router_mac {
+            [a, Some(b)] if a != Some(b) => one(crate::wire::format_mac(&b)),
+            _ => vec![],
+        },
+        ..opt(
+            "router-mac-ipv6",
+            Value("MAC"),
+            Run,
+            "The IPv6 next hop's MAC address, where it differs from --router-mac",
+        )
+    },
+    Opt {
+        effective: |c| one(c.ttl),
+        ..opt(
+            "ttl",
+            Value("N"),
+            Run,
+            "IP TTL (IPv6 hop limit) of probes [default: 64]",
+        )
+    },
+    Opt {
+        effective: |c| {
+            one(match c.link_kind {
+                crate::link::LinkKind::Pnet => "pnet",
+                _ => "afpacket",
+            })
+        },
+        ..opt(
+            "link",
+            Value("KIND"),
+            Run,
+            "afpacket (Linux: sendmmsg out, TPACKET_V3 ring in, BPF filter) or pnet (portable) [default: afpacket]",
+        )
+    },
+    Opt {
+        effective: |c| c.tx_threads_given.iter().map(|n| n.to_string()).collect(),
+        ..opt(
+            "tx-threads",
+            Value("N"),
+            Run,
+            "Transmit threads (default: one per core beyond the receive thread's)",
+        )
+    },
+    Opt {
+        effective: |c| when(c.link_kind == crate::link::LinkKind::Offline),
+        ..opt(
+            "offline",
+            Switch,
+            Run,
+            "Build and pace frames but send none: measures the generator (no root, no network)",
+        )
+    },
+    Opt {
+        effective: |c| c.max_probes.iter().map(|n| n.to_string()).collect(),
+        ..opt("max-probes", Value("N"), Run, "Stop after sending N frames")
+    },
+    Opt {
+        effective: |c| when(c.benchmark),
+        ..opt(
+            "benchmark",
+            Switch,
+            Run,
+            "NIC benchmark: frames and bits per second of each second of the run, and batch send latency",
+        )
+    },
+    Opt {
+        short: Some('c'),
+        repeats: true,
+        ..opt(
+            "conf",
+            Value("FILE"),
+            CommandLine,
+            "Read options from FILE: `name = value` lines, as --echo prints them (later options win)",
+        )
+    },
+    opt(
+        "echo",
+        Switch,
+        CommandLine,
+        "Print the effective configuration as `name = value` lines and exit",
+    ),
+    Opt {
+        conflicts: &["no-checkpoint"],
+        effective: |c| {
+            c.checkpoint_given
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect()
+        },
+        ..opt(
+            "checkpoint",
+            Value("FILE"),
+            Run,
+            "Keep a checkpoint here (default: OUTPUT.checkpoint, or synsweep.checkpoint)",
+        )
+    },
+    Opt {
+        effective: |c| when(c.no_checkpoint),
+        ..opt("no-checkpoint", Switch, Run, "Keep no checkpoint")
+    },
+    Opt {
+        effective: |c| one(c.checkpoint_interval.as_secs_f64()),
+        ..opt(
+            "checkpoint-interval",
+            Value("SECS"),
+            Run,
+            "Seconds between checkpoints [default: 2]",
+        )
+    },
+    opt(
+        "resume",
+        Value("FILE"),
+        CommandLine,
+        "Continue the scan a checkpoint describes (alone, or with the same scan options)",
+    ),
+    Opt {
+        effective: |c| when(c.append),
+        ..opt(
+            "append",
+            Switch,
+            Run,
+            "Add results to an existing output file instead of replacing it",
+        )
+    },
+    Opt {
+        effective: |c| {
+            c.status_json
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect()
+        },
+        ..opt(
+            "status-json",
+            Value("FILE"),
+            Run,
+            "Write one JSON progress object per second to FILE (- for standard output)",
+        )
+    },
+];
+
+const ABOUT: &str = "A stateless, high-rate scanner of IPv4 and IPv6 networks";
+const AFTER_HELP: &str = "Examples:\n  synsweep 198.18.0.0/20 -p 22,80,443 --rate 100000 --interface sswlab0\n  synsweep 2001:2::1000/116 198.18.0.0/24 -p 1-1024 --show all --format ndjson -o results.ndjson\n  synsweep -iL hitlist.txt -p 443 --rate 50000 -oX results.xml\n  synsweep 198.18.0.0/24 -p 80 --seed 7 --list-probes\n  synsweep -c scan.conf --shard 2/4 --seed 7 -o part2.csv --format csv\n  synsweep --resume results.csv.checkpoint\n\nmasscan spellings also work: -iL FILE, -oL/-oJ/-oD/-oC/-oX/-oG FILE, --adapter, --adapter-ip, --open-only.";
+
+/// The clap parser, built from the table.
+pub fn command() -> clap::Command {
+    let mut cmd = clap::Command::new("synsweep")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about(ABOUT)
+        .after_help(AFTER_HELP)
+        .args_override_self(true)
+        .max_term_width(100);
+    for o in OPTIONS {
+        let mut a = Arg::new(o.name).help(o.help);
+        match o.takes {
+            Targets => {
+                a = a
+                    .value_name("TARGET")
+                    .num_args(0..)
+                    .action(ArgAction::Append);
+            }
+            Value(v) => {
+                a = a
+                    .long(o.name)
+                    .value_name(v)
+                    .num_args(1)
+                    .action(if o.repeats {
+                        ArgAction::Append
+                    } else {
+                        ArgAction::Set
+                    });
+            }
+            Switch => a = a.long(o.name).action(ArgAction::SetTrue),
+        }
+        if let Some(s) = o.short {
+            a = a.short(s);
+        }
+        if !o.aliases.is_empty() && o.takes != Targets {
+            a = a.visible_aliases(o.aliases.iter().copied());
+        }
+        if !o.conflicts.is_empty() {
+            a = a.conflicts_with_all(o.conflicts.iter().copied());
+        }
+        cmd = cmd.arg(a);
+    }
+    cmd
+}
+
+/// The parsed options, read by name.
+pub struct Args(ArgMatches);
+
+impl Args {
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get_one::<String>(name).map(String::as_str)
+    }
+
+    pub fn get_all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .get_many::<String>(name)
+            .map(|v| v.map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn flag(&self, name: &str) -> bool {
+        self.0.get_flag(name)
+    }
 }
 
 /// What the command line asks for.
@@ -231,24 +538,6 @@ pub enum Command {
     Scan(Box<Config>),
     /// --help / --version / --echo text, to print and exit 0.
     Print(String),
-}
-
-/// A usage or input error, as one line.
-#[derive(Debug, PartialEq, Eq)]
-pub struct CliError(pub String);
-
-impl std::fmt::Display for CliError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for CliError {}
-
-impl From<TargetError> for CliError {
-    fn from(e: TargetError) -> Self {
-        CliError(e.to_string())
-    }
 }
 
 /// masscan's two-letter flags, which clap cannot express, spelled out.
@@ -278,22 +567,16 @@ fn clap_one_line(e: &clap::Error) -> String {
     first.trim_start_matches("error: ").to_string()
 }
 
-/// How a long option takes its value, for configuration files.
-fn option_kind(name: &str) -> Option<OptionKind> {
-    if matches!(name, "range" | "target" | "targets") {
-        return Some(OptionKind::Target);
-    }
-    // Options that only make sense on a command line.
-    if matches!(name, "conf" | "resume" | "echo" | "help" | "version") {
-        return None;
-    }
-    let cmd = Args::command();
-    let arg = cmd.get_arguments().find(|a| {
-        a.get_long() == Some(name) || a.get_all_aliases().is_some_and(|al| al.contains(&name))
-    })?;
-    Some(match arg.get_action() {
-        clap::ArgAction::SetTrue => OptionKind::Switch,
-        _ => OptionKind::Value,
+/// How an option is written in a configuration file (`None`: it cannot be).
+pub fn option_kind(name: &str) -> Option<OptionKind> {
+    let o = OPTIONS
+        .iter()
+        .find(|o| o.name == name || o.aliases.contains(&name))?;
+    Some(match (o.scope, o.takes) {
+        (CommandLine, _) => return None,
+        (_, Targets) => OptionKind::Target,
+        (_, Switch) => OptionKind::Switch,
+        (_, Value(_)) => OptionKind::Value,
     })
 }
 
@@ -328,8 +611,8 @@ fn expand_conf_files(args: Vec<OsString>) -> Result<Vec<OsString>, CliError> {
 }
 
 fn parse_args(argv: Vec<OsString>) -> Result<Result<Args, String>, CliError> {
-    match Args::try_parse_from(argv) {
-        Ok(a) => Ok(Ok(a)),
+    match command().try_get_matches_from(argv) {
+        Ok(m) => Ok(Ok(Args(m))),
         Err(e) => {
             use clap::error::ErrorKind::*;
             match e.kind() {
@@ -340,6 +623,46 @@ fn parse_args(argv: Vec<OsString>) -> Result<Result<Args, String>, CliError> {
             }
         }
     }
+}
+
+/// The effective configuration of `c`, as `name = value` lines.
+pub fn effective_lines(c: &Config) -> Vec<String> {
+    lines_of(c, |_| true)
+}
+
+fn lines_of(c: &Config, keep: impl Fn(&Opt) -> bool) -> Vec<String> {
+    OPTIONS
+        .iter()
+        .filter(|o| o.scope != CommandLine && keep(o))
+        .flat_map(|o| {
+            (o.effective)(c)
+                .into_iter()
+                .map(move |v| format!("{} = {v}", o.name))
+        })
+        .collect()
+}
+
+/// The lines of a saved configuration that name an identity option.
+fn identity_lines(config: &[String]) -> Vec<String> {
+    config
+        .iter()
+        .filter(|l| {
+            l.split_once(" = ").is_some_and(|(name, _)| {
+                OPTIONS
+                    .iter()
+                    .any(|o| o.name == name && o.scope == Identity)
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+/// A configuration from parsed options, its effective lines and identity.
+fn config(a: &Args, command_line: String) -> Result<Config, CliError> {
+    let mut c = Config::from_args(a, command_line)?;
+    c.effective = effective_lines(&c);
+    c.identity_hash = crate::checkpoint::config_hash(&identity_lines(&c.effective));
+    Ok(c)
 }
 
 pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliError> {
@@ -354,9 +677,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
         Ok(a) => a,
         Err(text) => return Ok(Command::Print(text)),
     };
-    let Some(cp_path) = a.resume.clone() else {
-        let config = config_from(&a, command_line)?;
-        return Ok(if a.echo {
+    let Some(cp_path) = a.get("resume").map(PathBuf::from) else {
+        let config = config(&a, command_line)?;
+        return Ok(if a.flag("echo") {
             Command::Print(echo_text(&config))
         } else {
             Command::Scan(Box::new(config))
@@ -367,7 +690,9 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
     // top of it, and the part that decides which probe goes where must be
     // the checkpoint's own.
     let cp = Checkpoint::read(&cp_path).map_err(|e| CliError(e.to_string()))?;
-    let alone = a.targets.is_empty() && a.include_files.is_empty() && a.ports.is_empty();
+    let alone = ["range", "include-file", "ports"]
+        .iter()
+        .all(|name| a.get_all(name).is_empty());
     let a = if alone {
         let saved = conffile::to_args(&cp.config.join("\n"), &cp_path, &option_kind)
             .map_err(|e| CliError(format!("checkpoint {}: {e}", cp_path.display())))?;
@@ -381,7 +706,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
     } else {
         a
     };
-    let mut config = config_from(&a, command_line)?;
+    let mut config = config(&a, command_line)?;
+    let differs = |detail: String| {
+        CliError(format!(
+            "--resume {}: the checkpoint belongs to a different scan ({detail}); resume with `synsweep --resume {}` alone to use its configuration",
+            cp_path.display(),
+            cp_path.display()
+        ))
+    };
     if config.identity_hash != cp.config_hash {
         let theirs = identity_lines(&cp.config);
         let ours = identity_lines(&config.effective);
@@ -391,11 +723,12 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
             .find(|(x, y)| x != y)
             .map(|(x, y)| format!("`{x}` here, `{y}` in the checkpoint"))
             .unwrap_or_else(|| "the options differ in number".into());
-        return Err(CliError(format!(
-            "--resume {}: the checkpoint belongs to a different scan ({first_diff}); resume with `synsweep --resume {}` alone to use its configuration",
-            cp_path.display(),
-            cp_path.display()
-        )));
+        return Err(differs(first_diff));
+    }
+    if config.space.digest() != cp.space_digest {
+        return Err(differs(
+            "the same options name other targets now: a target or exclude file has changed".into(),
+        ));
     }
     config.resume = Some(ResumePoint {
         position: cp.position,
@@ -403,41 +736,14 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, CliErr
         found: cp.found,
     });
     // The resumed run keeps the same checkpoint file unless told otherwise.
-    if a.checkpoint.is_none() && !a.no_checkpoint {
+    if config.checkpoint_given.is_none() && !config.no_checkpoint {
         config.checkpoint = Some(cp_path);
     }
-    Ok(if a.echo {
+    Ok(if a.flag("echo") {
         Command::Print(echo_text(&config))
     } else {
         Command::Scan(Box::new(config))
     })
-}
-
-/// The options that decide which probe goes where, in which order, and
-/// into which file: a checkpoint only resumes a scan that agrees on them.
-const IDENTITY: &[&str] = &[
-    "range",
-    "exclude",
-    "ports",
-    "no-default-excludes",
-    "seed",
-    "retries",
-    "shard",
-    "source-port",
-    "output",
-    "format",
-];
-
-/// The lines of a configuration that name an `IDENTITY` option.
-fn identity_lines(config: &[String]) -> Vec<String> {
-    config
-        .iter()
-        .filter(|l| {
-            l.split_once(" = ")
-                .is_some_and(|(name, _)| IDENTITY.contains(&name))
-        })
-        .cloned()
-        .collect()
 }
 
 /// `--echo`: the effective configuration, readable back with `-c`. A seed
@@ -454,340 +760,14 @@ fn echo_text(c: &Config) -> String {
     s
 }
 
-fn parse_rate(s: &str) -> Result<Rate, CliError> {
-    if s.eq_ignore_ascii_case("max") {
-        return Ok(Rate::Unlimited);
-    }
-    match s.parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 && r <= 1e9 => Ok(Rate::PerSecond(r)),
-        _ => Err(CliError(format!(
-            "--rate: {s:?} is not a rate: give packets per second above 0 (up to 1e9, e.g. 100000) or \"max\""
-        ))),
-    }
-}
-
-fn parse_wait(s: &str) -> Result<Duration, CliError> {
-    match s.parse::<f64>() {
-        Ok(w) if w.is_finite() && (0.0..=86400.0).contains(&w) => Ok(Duration::from_secs_f64(w)),
-        _ => Err(CliError(format!(
-            "--wait: {s:?} is not a wait: give seconds from 0 to 86400, e.g. 10 or 0.5"
-        ))),
-    }
-}
-
-fn parse_show(s: &str) -> Result<Show, CliError> {
-    if s == "all" {
-        return Ok(Show::new(&PortState::ALL));
-    }
-    let mut states = Vec::new();
-    for word in s.split(',').map(str::trim) {
-        match PortState::from_name(word) {
-            Some(st) => states.push(st),
-            None => {
-                return Err(CliError(format!(
-                    "--show: {word:?} is not a port state: use open, closed, filtered (comma-separated) or all"
-                )));
-            }
-        }
-    }
-    Ok(Show::new(&states))
-}
-
-fn parse_source_ports(s: &str) -> Result<SourcePorts, CliError> {
-    let bad = || {
-        CliError(format!(
-            "--source-port: {s:?} is not a port or range: give PORT or FIRST-LAST within 1-65535, e.g. 61000-61255"
-        ))
-    };
-    let (a, b) = s.split_once('-').unwrap_or((s, s));
-    let first: u16 = a.trim().parse().map_err(|_| bad())?;
-    let last: u16 = b.trim().parse().map_err(|_| bad())?;
-    if first == 0 || first > last {
-        return Err(bad());
-    }
-    Ok(SourcePorts { first, last })
-}
-
-fn config_from(a: &Args, command_line: String) -> Result<Config, CliError> {
-    let mut includes = Vec::new();
-    for t in &a.targets {
-        includes.extend(
-            grammar::parse_target_list(t, &Origin::Arg("target")).map_err(TargetError::from)?,
-        );
-    }
-    for f in &a.include_files {
-        includes.extend(grammar::read_target_file(f).map_err(TargetError::from)?);
-    }
-    let mut excludes = Vec::new();
-    for t in &a.exclude {
-        excludes.extend(
-            grammar::parse_target_list(t, &Origin::Arg("--exclude")).map_err(TargetError::from)?,
-        );
-    }
-    for f in &a.exclude_files {
-        excludes.extend(grammar::read_target_file(f).map_err(TargetError::from)?);
-    }
-    let mut ports = Vec::new();
-    for p in &a.ports {
-        ports.extend(grammar::parse_ports(p, &Origin::Arg("--ports")).map_err(TargetError::from)?);
-    }
-    let space = ProbeSpace::build(&TargetSpec {
-        includes: includes.clone(),
-        excludes: excludes.clone(),
-        ports,
-        default_excludes: !a.no_default_excludes,
-    })?;
-
-    let source_ip = match &a.source_ip {
-        None => None,
-        Some(s) => Some(s.parse::<Ipv4Addr>().map_err(|_| {
-            CliError(format!(
-                "--source-ip: {s:?} is not an IPv4 address (e.g. 198.19.255.1)"
-            ))
-        })?),
-    };
-    let router_mac = match &a.router_mac {
-        None => None,
-        Some(s) => Some(parse_mac(s).ok_or_else(|| {
-            CliError(format!(
-                "--router-mac: {s:?} is not a MAC address (e.g. 02:00:5e:10:00:01)"
-            ))
-        })?),
-    };
-    if a.ttl == 0 {
-        return Err(CliError(
-            "--ttl: 0 would never leave the host: give 1-255".into(),
-        ));
-    }
-    if a.retries > 100 {
-        return Err(CliError(format!(
-            "--retries: {} is too many: give 0-100",
-            a.retries
-        )));
-    }
-    let shard = match &a.shard {
-        None => ShardArg { index: 0, count: 1 },
-        Some(s) => parse_shard(s)?,
-    };
-    if shard.count > 1 && a.seed.is_none() {
-        return Err(CliError(
-            "--shard needs --seed: every shard must walk the same order (give all shards the same --seed N)".into(),
-        ));
-    }
-    let output = OutputSpec {
-        path: a.output.clone(),
-        format: a.format,
-    };
-    if a.append && output.file().is_none() {
-        return Err(CliError(
-            "--append needs -o FILE: there is no file to add to".into(),
-        ));
-    }
-    let status_json = a.status_json.clone();
-    if status_json.as_deref().is_some_and(|p| p.as_os_str() == "-")
-        && output.path().is_none()
-        && !a.list_probes
-    {
-        return Err(CliError(
-            "--status-json -: standard output already carries the results; give the results -o FILE, or the status a file".into(),
-        ));
-    }
-    let checkpoint_interval = match a.checkpoint_interval.parse::<f64>() {
-        Ok(s) if s.is_finite() && (0.1..=3600.0).contains(&s) => Duration::from_secs_f64(s),
-        _ => {
-            return Err(CliError(format!(
-                "--checkpoint-interval: {:?} is not a time: give seconds from 0.1 to 3600",
-                a.checkpoint_interval
-            )));
-        }
-    };
-    let link_kind = match (a.offline, a.link) {
-        (true, _) => LinkKind::Offline,
-        (false, LinkArg::Afpacket) => LinkKind::AfPacket,
-        (false, LinkArg::Pnet) => LinkKind::Pnet,
-    };
-    // Checkpoints by default for real scans, next to the output file.
-    let checkpoint = match (&a.checkpoint, a.no_checkpoint) {
-        (_, true) => None,
-        (Some(p), false) => Some(p.clone()),
-        (None, false) if a.list_probes || a.echo || link_kind == LinkKind::Offline => None,
-        (None, false) => Some(match output.file() {
-            Some(f) => {
-                let mut p = f.as_os_str().to_owned();
-                p.push(".checkpoint");
-                PathBuf::from(p)
-            }
-            None => PathBuf::from("synsweep.checkpoint"),
-        }),
-    };
-    let seed = a.seed.unwrap_or_else(rand::random);
-    let rate = parse_rate(&a.rate)?;
-    let wait = parse_wait(&a.wait)?;
-    let show = if a.open_only {
-        Show::OPEN_ONLY
-    } else {
-        parse_show(&a.show)?
-    };
-    let source_ports = parse_source_ports(&a.source_port)?;
-    let tx_threads = match a.tx_threads {
-        None => default_tx_threads(),
-        Some(n @ 1..=64) => n,
-        Some(n) => {
-            return Err(CliError(format!(
-                "--tx-threads: {n} is out of range: give 1-64"
-            )));
-        }
-    };
-    let max_probes = match a.max_probes {
-        Some(0) => {
-            return Err(CliError(
-                "--max-probes: 0 would send nothing: give 1 or more".into(),
-            ));
-        }
-        n => n,
-    };
-
-    // The effective configuration, in --echo's words. Targets stay one
-    // line each (merging them would change which reserved blocks each
-    // covers); ports are given merged.
-    let mut effective = Vec::new();
-    effective.extend(
-        includes
-            .iter()
-            .map(|r| format!("range = {}", r.canonical())),
-    );
-    effective.extend(
-        excludes
-            .iter()
-            .map(|r| format!("exclude = {}", r.canonical())),
-    );
-    effective.push(format!("ports = {}", port_list(space.ports())));
-    effective.push(format!("no-default-excludes = {}", a.no_default_excludes));
-    effective.push(format!("seed = {seed}"));
-    effective.push(format!("retries = {}", a.retries));
-    if shard.count > 1 {
-        effective.push(format!("shard = {}/{}", shard.index + 1, shard.count));
-    }
-    effective.push(format!(
-        "source-port = {}-{}",
-        source_ports.first, source_ports.last
-    ));
-    if let Some(p) = &output.path {
-        effective.push(format!("output = {}", p.display()));
-    }
-    effective.push(format!("format = {}", output.format.name()));
-    effective.push(format!(
-        "rate = {}",
-        match rate {
-            Rate::PerSecond(r) => r.to_string(),
-            Rate::Unlimited => "max".into(),
-        }
-    ));
-    effective.push(format!("wait = {}", wait.as_secs_f64()));
-    effective.push(format!("show = {}", show.names().join(",")));
-    let optional = [
-        ("interface", a.interface.clone()),
-        ("source-ip", a.source_ip.clone()),
-        ("router-mac", a.router_mac.clone()),
-        ("tx-threads", a.tx_threads.map(|n| n.to_string())),
-        ("max-probes", max_probes.map(|n| n.to_string())),
-        (
-            "status-json",
-            status_json.as_ref().map(|p| p.display().to_string()),
-        ),
-    ];
-    for (name, value) in optional {
-        if let Some(v) = value {
-            effective.push(format!("{name} = {v}"));
-        }
-    }
-    effective.push(format!("ttl = {}", a.ttl));
-    effective.push(format!(
-        "link = {}",
-        if a.link == LinkArg::Pnet {
-            "pnet"
-        } else {
-            "afpacket"
-        }
-    ));
-    for (name, on) in [
-        ("offline", a.offline),
-        ("append", a.append),
-        ("benchmark", a.benchmark),
-    ] {
-        if on {
-            effective.push(format!("{name} = true"));
-        }
-    }
-    if a.no_checkpoint {
-        effective.push("no-checkpoint = true".into());
-    } else if let Some(p) = &a.checkpoint {
-        effective.push(format!("checkpoint = {}", p.display()));
-    }
-    effective.push(format!(
-        "checkpoint-interval = {}",
-        checkpoint_interval.as_secs_f64()
-    ));
-    let identity_hash = checkpoint::config_hash(&identity_lines(&effective));
-
-    Ok(Config {
-        space: Arc::new(space),
-        seed,
-        seed_given: a.seed.is_some(),
-        rate,
-        retries: a.retries,
-        wait,
-        show,
-        output,
-        list_probes: a.list_probes,
-        link: LinkOptions {
-            interface: a.interface.clone(),
-            source_ip,
-            router_mac,
-        },
-        link_kind,
-        tx_threads,
-        max_probes,
-        benchmark: a.benchmark,
-        source_ports,
-        ttl: a.ttl,
-        shard: Shard {
-            index: shard.index,
-            count: shard.count,
-        },
-        checkpoint,
-        checkpoint_interval,
-        resume: None,
-        append: a.append,
-        status_json,
-        effective,
-        identity_hash,
-        command_line,
-    })
-}
-
-/// `22,80,8000-8100` from a sorted, deduplicated port list.
-pub fn port_list(ports: &[u16]) -> String {
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < ports.len() {
-        let mut j = i;
-        while j + 1 < ports.len() && ports[j + 1] == ports[j] + 1 {
-            j += 1;
-        }
-        out.push(if i == j {
-            ports[i].to_string()
-        } else {
-            format!("{}-{}", ports[i], ports[j])
-        });
-        i = j + 1;
-    }
-    out.join(",")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{State, StateSet};
+    use crate::output::FormatKind;
+    use crate::probe::SourcePorts;
+    use std::net::IpAddr;
+    use std::time::Duration;
 
     fn run(args: &str) -> Result<Config, String> {
         let v: Vec<OsString> = std::iter::once("synsweep")
@@ -806,7 +786,7 @@ mod tests {
         let c = run("198.18.0.0/24 -p 80").unwrap();
         assert_eq!(c.rate, Rate::PerSecond(100.0));
         assert_eq!(c.wait, Duration::from_secs(10));
-        assert_eq!(c.show, Show::OPEN_ONLY);
+        assert_eq!(c.show, StateSet::OPEN_ONLY);
         assert_eq!(c.output.format, FormatKind::List);
         assert_eq!(
             c.source_ports,
@@ -819,12 +799,22 @@ mod tests {
         assert_eq!(c.output.format, FormatKind::Ndjson);
         assert_eq!(c.output.path, Some(PathBuf::from("out.json")));
         assert_eq!(c.link.interface.as_deref(), Some("sswlab0"));
-        assert_eq!(c.link.source_ip, Some(Ipv4Addr::new(198, 19, 255, 1)));
+        assert_eq!(
+            c.link.source[0],
+            Some("198.19.255.1".parse::<IpAddr>().unwrap())
+        );
         assert_eq!(c.rate, Rate::Unlimited);
-        let c = run("198.18.0.0/24 -p 80 --show closed,filtered --router-mac 02:00:00:00:00:09")
+        let c = run("198.18.0.0/24 -p 80 --show closed,filtered,open|filtered --router-mac 02:00:00:00:00:09")
             .unwrap();
-        assert!(!c.show.contains(PortState::Open) && c.show.contains(PortState::Filtered));
-        assert_eq!(c.link.router_mac, Some([2, 0, 0, 0, 0, 9]));
+        assert!(!c.show.contains(State::Open) && c.show.contains(State::OpenFiltered));
+        assert_eq!(c.link.router_mac, [Some([2, 0, 0, 0, 0, 9]); 2]);
+        let c = run("2001:2::/120 -p 80 --source-ip 2001:2::1,198.19.255.1 --router-mac-ipv6 02:00:00:00:00:06 --offline").unwrap();
+        assert_eq!(
+            c.link.source[1],
+            Some("2001:2::1".parse::<IpAddr>().unwrap())
+        );
+        assert_eq!(c.link.router_mac, [None, Some([2, 0, 0, 0, 0, 6])]);
+        assert_eq!(c.wait, Duration::ZERO, "offline waits for nothing");
     }
 
     #[test]
@@ -836,6 +826,7 @@ mod tests {
                 "198.18.0.0/33 -p 80",
                 r#"target: bad target "198.18.0.0/33""#,
             ),
+            ("2001:2::/129 -p 80", r#"target: bad target "2001:2::/129""#),
             ("198.18.0.0/24 -p 80,x", r#"--ports: bad port list "x""#),
             (
                 "198.18.0.0/24 -p 80 --exclude 1.2.3",
@@ -852,7 +843,7 @@ mod tests {
             ("198.18.0.0/24 -p 80 --rate -5", "unexpected argument '-5'"),
             (
                 "198.18.0.0/24 -p 80 --wait soon",
-                r#"--wait: "soon" is not a wait"#,
+                r#"--wait: "soon" is not a time"#,
             ),
             (
                 "198.18.0.0/24 -p 80 --show open,shut",
@@ -865,24 +856,47 @@ mod tests {
             ("198.18.0.0/24 -p 80 --source-port 9-8", "--source-port"),
             (
                 "198.18.0.0/24 -p 80 --source-ip 300.1.1.1",
-                r#"--source-ip: "300.1.1.1" is not an IPv4 address"#,
+                r#"--source-ip: "300.1.1.1" is not an IPv4 or IPv6 address"#,
+            ),
+            (
+                "198.18.0.0/24 -p 80 --source-ip 198.19.0.1,198.19.0.2",
+                "--source-ip: two IPv4 addresses (198.19.0.1, 198.19.0.2)",
             ),
             (
                 "198.18.0.0/24 -p 80 --router-mac 02:00",
                 r#"--router-mac: "02:00" is not a MAC address"#,
             ),
-            ("198.18.0.0/24 -p 80 --ttl 0", "--ttl: 0"),
+            (
+                "198.18.0.0/24 -p 80 --ttl 0",
+                "--ttl: 0 is out of range: give 1-255",
+            ),
             (
                 "198.18.0.0/24 -p 80 --ttl 256",
-                "invalid value '256' for '--ttl <N>'",
+                r#"--ttl: "256" is not a number: give 1-255"#,
             ),
             (
                 "198.18.0.0/24 -p 80 --retries 1000",
-                "--retries: 1000 is too many",
+                "--retries: 1000 is out of range: give 0-100",
+            ),
+            (
+                "198.18.0.0/24 -p 80 --tx-threads 0",
+                "--tx-threads: 0 is out of range: give 1-64",
+            ),
+            (
+                "198.18.0.0/24 -p 80 --max-probes 0",
+                "--max-probes: 0 is out of range",
             ),
             (
                 "198.18.0.0/24 -p 80 --format xls",
-                "invalid value 'xls' for '--format <FORMAT>'",
+                r#"--format: "xls" is not a format: give list, ndjson, csv, xml, grepable"#,
+            ),
+            (
+                "198.18.0.0/24 -p 80 --scan xmas",
+                r#"--scan: "xmas" is not a scan type: give syn"#,
+            ),
+            (
+                "198.18.0.0/24 -p 80 --link tun",
+                r#"--link: "tun" is not a link kind"#,
             ),
             (
                 "198.18.0.0/24 -p 80 --bogus",
@@ -896,6 +910,25 @@ mod tests {
                 "192.168.0.0/16 -p 80 --exclude 192.168.0.0/16",
                 "nothing left to scan",
             ),
+            (
+                "2001:2::/64 -p 80,443",
+                "the probe space is too large: 2^64.0 hosts x 2 ports",
+            ),
+            ("198.18.0.0/24 -p 80 --shard 2/3", "--shard needs --seed"),
+            ("198.18.0.0/24 -p 80 --shard 0/3 --seed 1", "counts from 0"),
+            ("198.18.0.0/24 -p 80 --append", "--append needs -o FILE"),
+            (
+                "198.18.0.0/24 -p 80 --status-json -",
+                "--status-json -: standard output already carries",
+            ),
+            (
+                "198.18.0.0/24 -p 80 --checkpoint-interval 0",
+                "--checkpoint-interval",
+            ),
+            (
+                "198.18.0.0/24 -p 80 --show open --open-only",
+                "cannot be used with",
+            ),
         ];
         for (args, want) in cases {
             let e = run(args).unwrap_err();
@@ -905,9 +938,55 @@ mod tests {
     }
 
     #[test]
+    fn every_option_has_one_row_and_identity_is_declared_there() {
+        let mut names: Vec<&str> = OPTIONS
+            .iter()
+            .flat_map(|o| std::iter::once(o.name).chain(o.aliases.iter().copied()))
+            .collect();
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n, "a name defined twice");
+        // The clap parser knows exactly the table's options.
+        let cmd = command();
+        assert_eq!(cmd.get_arguments().count(), OPTIONS.len());
+        // Every identity option writes a line whenever it holds a value.
+        let c = run("198.18.0.0/24 -iL /dev/null -p 80 --exclude 198.18.0.1 --excludefile /dev/null --no-default-excludes --seed 3 --retries 1 --shard 1/2 --source-port 100-200 -o x.csv --format csv").unwrap();
+        for o in OPTIONS.iter().filter(|o| o.scope == Identity) {
+            assert!(
+                c.effective
+                    .iter()
+                    .any(|l| l.starts_with(&format!("{} = ", o.name))),
+                "identity option {} left out of {:?}",
+                o.name,
+                c.effective
+            );
+        }
+    }
+
+    #[test]
+    fn echo_round_trips_through_a_configuration_file() {
+        let dir = std::env::temp_dir().join(format!("synsweep-echo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let args = "198.18.0.0/24 2001:2::1000/120 -p 22,80 --seed 5 --rate 5000 --show all --source-ip 2001:2::1 --router-mac 02:00:00:00:00:01 --router-mac-ipv6 02:00:00:00:00:02 --tx-threads 2 --offline";
+        let c = run(args).unwrap();
+        let text = echo_text(&c);
+        let conf = dir.join("scan.conf");
+        std::fs::write(&conf, &text).unwrap();
+        let again = run(&format!("-c {}", conf.display())).unwrap();
+        assert_eq!(again.effective, c.effective, "{text}");
+        assert_eq!(again.identity_hash, c.identity_hash);
+        assert!(text.contains("range = 2001:2::1000/120\n"), "{text}");
+        assert!(
+            text.contains("show = open,closed,filtered,unfiltered,open|filtered,closed|filtered\n")
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn help_and_version_print() {
         assert!(
-            matches!(parse(["synsweep", "--help"].map(OsString::from)), Ok(Command::Print(t)) if t.contains("--rate"))
+            matches!(parse(["synsweep", "--help"].map(OsString::from)), Ok(Command::Print(t)) if t.contains("--rate") && t.contains("--router-mac-ipv6"))
         );
         assert!(matches!(
             parse(["synsweep", "--version"].map(OsString::from)),

@@ -1,85 +1,37 @@
 //! The validated configuration of a run: everything the pipeline needs,
-//! with every user-supplied value already checked.
+//! with every user-supplied value already checked. `Config::from_args`
+//! builds it from the parsed options (`cli.rs`) in a few small steps, one
+//! per concern; each bad value becomes one line naming the option, the
+//! value and what is accepted.
 
+use crate::cli::Args;
+use crate::domain::{Family, State, StateSet};
+use crate::engine::rate::Rate;
 use crate::link::{LinkKind, LinkOptions};
-use crate::output::OutputSpec;
-use crate::rate::Rate;
-use crate::rx::PortState;
-use crate::targets::ProbeSpace;
-use crate::tx::SourcePorts;
+use crate::output::{FormatKind, OutputSpec};
+use crate::probe::{ScanType, SourcePorts};
+use crate::targets::grammar::{self, Origin, PortRange};
+use crate::targets::{ProbeSpace, TargetSource, TargetSpec};
+use crate::wire::{MacAddr, parse_mac};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Which states are written out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Show([bool; 3]);
+/// A usage or input error, as one line.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CliError(pub String);
 
-impl Show {
-    pub const OPEN_ONLY: Show = Show([true, false, false]);
-
-    pub fn new(states: &[PortState]) -> Show {
-        let mut s = [false; 3];
-        for &st in states {
-            s[st as usize] = true;
-        }
-        Show(s)
-    }
-
-    #[inline]
-    pub fn contains(&self, s: PortState) -> bool {
-        self.0[s as usize]
-    }
-
-    pub fn names(&self) -> Vec<&'static str> {
-        PortState::ALL
-            .into_iter()
-            .filter(|s| self.contains(*s))
-            .map(|s| s.as_str())
-            .collect()
+impl std::fmt::Display for CliError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
-#[derive(Clone, Debug)]
-pub struct Config {
-    pub space: Arc<ProbeSpace>,
-    /// Permutation seed (drawn at random when not given).
-    pub seed: u64,
-    /// The user chose the seed.
-    pub seed_given: bool,
-    pub rate: Rate,
-    pub retries: u32,
-    pub wait: Duration,
-    pub show: Show,
-    pub output: OutputSpec,
-    pub list_probes: bool,
-    pub link: LinkOptions,
-    pub link_kind: LinkKind,
-    /// Transmit threads, each with its own socket and slice of the order.
-    pub tx_threads: u32,
-    /// Stop after this many frames (all attempts counted).
-    pub max_probes: Option<u64>,
-    /// Report frames and bits per second of the run and batch latency.
-    pub benchmark: bool,
-    pub source_ports: SourcePorts,
-    pub ttl: u8,
-    pub shard: Shard,
-    /// Where to keep the checkpoint; `None`: no checkpoint.
-    pub checkpoint: Option<PathBuf>,
-    pub checkpoint_interval: Duration,
-    /// Where a resumed scan starts.
-    pub resume: Option<ResumePoint>,
-    /// Continue the output file instead of replacing it.
-    pub append: bool,
-    /// One JSON object per second here (`-`: standard output).
-    pub status_json: Option<PathBuf>,
-    /// The effective configuration, `name = value` lines (seed included).
-    pub effective: Vec<String>,
-    /// Hash of the lines of `effective` that fix which probe goes where, in
-    /// which order, to which file (see `cli::IDENTITY`).
-    pub identity_hash: u64,
-    /// As typed, for output headers.
-    pub command_line: String,
+impl std::error::Error for CliError {}
+
+fn fail<T>(msg: String) -> Result<T, CliError> {
+    Err(CliError(msg))
 }
 
 /// Shard `index` (from 0) of `count`.
@@ -96,5 +48,435 @@ pub struct ResumePoint {
     pub position: u64,
     /// Counters of the runs before.
     pub sent: u64,
-    pub found: [u64; 3],
+    pub found: [u64; State::COUNT],
+}
+
+/// The targets as given, for the effective configuration: the tokens
+/// typed (each in its shortest spelling) and the files named.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TargetArgs {
+    pub tokens: Vec<String>,
+    pub files: Vec<PathBuf>,
+    pub exclude_tokens: Vec<String>,
+    pub exclude_files: Vec<PathBuf>,
+    pub ports: Vec<PortRange>,
+    pub no_default_excludes: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub space: Arc<ProbeSpace>,
+    pub targets: TargetArgs,
+    pub scan: ScanType,
+    /// Permutation seed (drawn at random when not given).
+    pub seed: u64,
+    /// The user chose the seed.
+    pub seed_given: bool,
+    pub rate: Rate,
+    pub retries: u32,
+    pub wait: Duration,
+    pub show: StateSet,
+    pub output: OutputSpec,
+    pub list_probes: bool,
+    pub link: LinkOptions,
+    pub link_kind: LinkKind,
+    /// Transmit threads, each with its own socket and slice of the order.
+    pub tx_threads: u32,
+    /// `--tx-threads` as given.
+    pub tx_threads_given: Option<u32>,
+    /// Stop after this many frames (all attempts counted).
+    pub max_probes: Option<u64>,
+    /// Report frames and bits per second of the run and batch latency.
+    pub benchmark: bool,
+    pub source_ports: SourcePorts,
+    pub ttl: u8,
+    pub shard: Shard,
+    /// Where to keep the checkpoint; `None`: no checkpoint.
+    pub checkpoint: Option<PathBuf>,
+    /// `--checkpoint`/`--no-checkpoint` as given.
+    pub checkpoint_given: Option<PathBuf>,
+    pub no_checkpoint: bool,
+    pub checkpoint_interval: Duration,
+    /// Where a resumed scan starts.
+    pub resume: Option<ResumePoint>,
+    /// Continue the output file instead of replacing it.
+    pub append: bool,
+    /// One JSON object per second here (`-`: standard output).
+    pub status_json: Option<PathBuf>,
+    /// The effective configuration, `name = value` lines (seed included).
+    pub effective: Vec<String>,
+    /// Hash of the lines of `effective` that fix which probe goes where, in
+    /// which order, to which file (the table's identity options).
+    pub identity_hash: u64,
+    /// As typed, for output headers.
+    pub command_line: String,
+}
+
+/// One transmit thread per core left after the receive thread, at least one.
+pub fn default_tx_threads() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+    cores.saturating_sub(1).max(1)
+}
+
+impl Config {
+    /// Everything but the effective lines and identity hash, which
+    /// `cli.rs` adds from its table.
+    pub fn from_args(a: &Args, command_line: String) -> Result<Config, CliError> {
+        let (targets, space) = targets(a)?;
+        let output = output(a)?;
+        let (link, link_kind) = link(a)?;
+        let list_probes = a.flag("list-probes");
+        let seed_given = a
+            .get("seed")
+            .map(|s| parse_num::<u64>("seed", s, "0-18446744073709551615"))
+            .transpose()?;
+        let shard = shard(a, seed_given.is_some())?;
+        let (checkpoint, checkpoint_interval) = checkpoint(a, &output, link_kind, list_probes)?;
+        let status_json = status_json(a, &output, list_probes)?;
+        let offline = link_kind == LinkKind::Offline;
+        let tx_threads_given = a
+            .get("tx-threads")
+            .map(|s| parse_in_range::<u32>("tx-threads", s, 1, 64))
+            .transpose()?;
+        Ok(Config {
+            space: Arc::new(space),
+            targets,
+            scan: scan_type(a)?,
+            seed: seed_given.unwrap_or_else(rand::random),
+            seed_given: seed_given.is_some(),
+            rate: rate(a.get("rate").unwrap_or("100"))?,
+            retries: parse_in_range("retries", a.get("retries").unwrap_or("0"), 0, 100)?,
+            // Offline nothing can answer: there is nothing to wait for.
+            wait: if offline {
+                Duration::ZERO
+            } else {
+                seconds("wait", a.get("wait").unwrap_or("10"), 0.0, 86400.0)?
+            },
+            show: show(a)?,
+            output,
+            list_probes,
+            link,
+            link_kind,
+            tx_threads: tx_threads_given.unwrap_or_else(default_tx_threads),
+            tx_threads_given,
+            max_probes: match a.get("max-probes") {
+                None => None,
+                Some(s) => Some(parse_in_range::<u64>("max-probes", s, 1, u64::MAX)?),
+            },
+            benchmark: a.flag("benchmark"),
+            source_ports: source_ports(a.get("source-port").unwrap_or("61000-61255"))?,
+            ttl: parse_in_range("ttl", a.get("ttl").unwrap_or("64"), 1, 255)?,
+            shard,
+            checkpoint,
+            checkpoint_given: a.get("checkpoint").map(PathBuf::from),
+            no_checkpoint: a.flag("no-checkpoint"),
+            checkpoint_interval,
+            resume: None,
+            append: a.flag("append"),
+            status_json,
+            effective: Vec::new(),
+            identity_hash: 0,
+            command_line,
+        })
+    }
+
+    /// `true` when `family` has targets in this scan.
+    pub fn scans(&self, family: Family) -> bool {
+        let (v4, v6) = self.space.first_hosts();
+        match family {
+            Family::V4 => v4.is_some(),
+            Family::V6 => v6.is_some(),
+        }
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(name: &str, s: &str, accepted: &str) -> Result<T, CliError> {
+    s.trim()
+        .parse()
+        .or_else(|_| fail(format!("--{name}: {s:?} is not a number: give {accepted}")))
+}
+
+fn parse_in_range<T>(name: &str, s: &str, lo: T, hi: T) -> Result<T, CliError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let accepted = format!("{lo}-{hi}");
+    let v: T = parse_num(name, s, &accepted)?;
+    if v < lo || v > hi {
+        return fail(format!("--{name}: {v} is out of range: give {accepted}"));
+    }
+    Ok(v)
+}
+
+fn seconds(name: &str, s: &str, lo: f64, hi: f64) -> Result<Duration, CliError> {
+    match s.trim().parse::<f64>() {
+        Ok(w) if w.is_finite() && (lo..=hi).contains(&w) => Ok(Duration::from_secs_f64(w)),
+        _ => fail(format!(
+            "--{name}: {s:?} is not a time: give seconds from {lo} to {hi}, e.g. 10 or 0.5"
+        )),
+    }
+}
+
+fn targets(a: &Args) -> Result<(TargetArgs, ProbeSpace), CliError> {
+    let canon = |values: Vec<&str>, origin: &'static str| -> Result<Vec<String>, CliError> {
+        let mut out = Vec::new();
+        for v in values {
+            grammar::parse_target_list(v, &Origin::Arg(origin), &mut |r| out.push(r.canonical()))
+                .map_err(|e| CliError(e.to_string()))?;
+        }
+        Ok(out)
+    };
+    let mut ports = Vec::new();
+    for p in a.get_all("ports") {
+        ports.extend(
+            grammar::parse_ports(p, &Origin::Arg("--ports"))
+                .map_err(|e| CliError(e.to_string()))?,
+        );
+    }
+    let t = TargetArgs {
+        tokens: canon(a.get_all("range"), "target")?,
+        files: a
+            .get_all("include-file")
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
+        exclude_tokens: canon(a.get_all("exclude"), "--exclude")?,
+        exclude_files: a
+            .get_all("excludefile")
+            .into_iter()
+            .map(PathBuf::from)
+            .collect(),
+        ports,
+        no_default_excludes: a.flag("no-default-excludes"),
+    };
+    let arg = |text: &String, origin| TargetSource::Arg {
+        text: text.clone(),
+        origin,
+    };
+    let spec = TargetSpec {
+        includes: t
+            .tokens
+            .iter()
+            .map(|x| arg(x, "target"))
+            .chain(t.files.iter().cloned().map(TargetSource::File))
+            .collect(),
+        excludes: t
+            .exclude_tokens
+            .iter()
+            .map(|x| arg(x, "--exclude"))
+            .chain(t.exclude_files.iter().cloned().map(TargetSource::File))
+            .collect(),
+        ports: t.ports.clone(),
+        default_excludes: !t.no_default_excludes,
+    };
+    let space = ProbeSpace::build(&spec).map_err(|e| CliError(e.to_string()))?;
+    Ok((t, space))
+}
+
+fn scan_type(a: &Args) -> Result<ScanType, CliError> {
+    let s = a.get("scan").unwrap_or("syn");
+    ScanType::from_name(s).ok_or_else(|| {
+        CliError(format!(
+            "--scan: {s:?} is not a scan type: give {}",
+            ScanType::NAMES.join(", ")
+        ))
+    })
+}
+
+fn output(a: &Args) -> Result<OutputSpec, CliError> {
+    let format = match a.get("format") {
+        None => FormatKind::List,
+        Some(f) => FormatKind::from_name(f).ok_or_else(|| {
+            CliError(format!(
+                "--format: {f:?} is not a format: give {}",
+                FormatKind::NAMES.join(", ")
+            ))
+        })?,
+    };
+    let output = OutputSpec {
+        path: a.get("output").map(PathBuf::from),
+        format,
+    };
+    if a.flag("append") && output.file().is_none() {
+        return fail("--append needs -o FILE: there is no file to add to".into());
+    }
+    Ok(output)
+}
+
+fn link(a: &Args) -> Result<(LinkOptions, LinkKind), CliError> {
+    let mut source: [Option<IpAddr>; 2] = [None, None];
+    for list in a.get_all("source-ip") {
+        for s in list.split(',').map(str::trim) {
+            let ip: IpAddr = s.parse().or_else(|_| {
+                fail(format!(
+                    "--source-ip: {s:?} is not an IPv4 or IPv6 address (e.g. 198.19.255.1 or 2001:2:0:ff00::1)"
+                ))
+            })?;
+            let slot = &mut source[Family::of(&ip) as usize];
+            if let Some(prev) = slot {
+                return fail(format!(
+                    "--source-ip: two {} addresses ({prev}, {ip}): give at most one per family",
+                    Family::of(&ip)
+                ));
+            }
+            *slot = Some(ip);
+        }
+    }
+    let mac = |name: &str| -> Result<Option<MacAddr>, CliError> {
+        a.get(name)
+            .map(|s| {
+                parse_mac(s).ok_or_else(|| {
+                    CliError(format!(
+                        "--{name}: {s:?} is not a MAC address (e.g. 02:00:5e:10:00:01)"
+                    ))
+                })
+            })
+            .transpose()
+    };
+    let (v4_mac, v6_mac) = (mac("router-mac")?, mac("router-mac-ipv6")?);
+    let kind = match (a.flag("offline"), a.get("link").unwrap_or("afpacket")) {
+        (true, _) => LinkKind::Offline,
+        (false, "afpacket") => LinkKind::AfPacket,
+        (false, "pnet") => LinkKind::Pnet,
+        (false, other) => {
+            return fail(format!(
+                "--link: {other:?} is not a link kind: give afpacket or pnet"
+            ));
+        }
+    };
+    Ok((
+        LinkOptions {
+            interface: a.get("interface").map(str::to_string),
+            source,
+            // One next hop serves both families unless told apart.
+            router_mac: [v4_mac, v6_mac.or(v4_mac)],
+        },
+        kind,
+    ))
+}
+
+fn shard(a: &Args, seed_given: bool) -> Result<Shard, CliError> {
+    let Some(s) = a.get("shard") else {
+        return Ok(Shard { index: 0, count: 1 });
+    };
+    let bad = |why: &str| {
+        CliError(format!(
+            "--shard: {s:?} {why}: give I/N with 1 <= I <= N, e.g. 1/4"
+        ))
+    };
+    let (i, n) = s.split_once('/').ok_or_else(|| bad("is not I/N"))?;
+    let (i, n): (u64, u64) = match (i.trim().parse(), n.trim().parse()) {
+        (Ok(i), Ok(n)) => (i, n),
+        _ => return Err(bad("is not I/N")),
+    };
+    if n == 0 {
+        return Err(bad("has no shards (N is 0)"));
+    }
+    if i == 0 {
+        return Err(bad("counts from 0, but shards count from 1"));
+    }
+    if i > n {
+        return Err(bad(&format!("names shard {i} of only {n}")));
+    }
+    if n > 1 && !seed_given {
+        return fail("--shard needs --seed: every shard must walk the same order (give all shards the same --seed N)".into());
+    }
+    Ok(Shard {
+        index: i - 1,
+        count: n,
+    })
+}
+
+fn checkpoint(
+    a: &Args,
+    output: &OutputSpec,
+    link_kind: LinkKind,
+    list_probes: bool,
+) -> Result<(Option<PathBuf>, Duration), CliError> {
+    let interval = seconds(
+        "checkpoint-interval",
+        a.get("checkpoint-interval").unwrap_or("2"),
+        0.1,
+        3600.0,
+    )?;
+    // Checkpoints by default for real scans, next to the output file.
+    let path = match (a.get("checkpoint"), a.flag("no-checkpoint")) {
+        (_, true) => None,
+        (Some(p), false) => Some(PathBuf::from(p)),
+        (None, false) if list_probes || a.flag("echo") || link_kind == LinkKind::Offline => None,
+        (None, false) => Some(match output.file() {
+            Some(f) => {
+                let mut p = f.as_os_str().to_owned();
+                p.push(".checkpoint");
+                PathBuf::from(p)
+            }
+            None => PathBuf::from("synsweep.checkpoint"),
+        }),
+    };
+    Ok((path, interval))
+}
+
+fn status_json(
+    a: &Args,
+    output: &OutputSpec,
+    list_probes: bool,
+) -> Result<Option<PathBuf>, CliError> {
+    let status = a.get("status-json").map(PathBuf::from);
+    if status.as_deref().is_some_and(|p| p.as_os_str() == "-")
+        && output.path().is_none()
+        && !list_probes
+    {
+        return fail("--status-json -: standard output already carries the results; give the results -o FILE, or the status a file".into());
+    }
+    Ok(status)
+}
+
+pub fn rate(s: &str) -> Result<Rate, CliError> {
+    if s.eq_ignore_ascii_case("max") {
+        return Ok(Rate::Unlimited);
+    }
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 1e9 => Ok(Rate::PerSecond(r)),
+        _ => fail(format!(
+            "--rate: {s:?} is not a rate: give packets per second above 0 (up to 1e9, e.g. 100000) or \"max\""
+        )),
+    }
+}
+
+fn show(a: &Args) -> Result<StateSet, CliError> {
+    if a.flag("open-only") {
+        return Ok(StateSet::OPEN_ONLY);
+    }
+    let s = a.get("show").unwrap_or("open");
+    if s == "all" {
+        return Ok(StateSet::ALL);
+    }
+    let mut states = Vec::new();
+    for word in s.split(',').map(str::trim) {
+        match State::from_name(word) {
+            Some(st) => states.push(st),
+            None => {
+                return fail(format!(
+                    "--show: {word:?} is not a port state: use {} (comma-separated) or all",
+                    State::ALL.map(|s| s.as_str()).join(", ")
+                ));
+            }
+        }
+    }
+    Ok(StateSet::new(&states))
+}
+
+fn source_ports(s: &str) -> Result<SourcePorts, CliError> {
+    let bad = || {
+        CliError(format!(
+            "--source-port: {s:?} is not a port or range: give PORT or FIRST-LAST within 1-65535, e.g. 61000-61255"
+        ))
+    };
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let first: u16 = a.trim().parse().map_err(|_| bad())?;
+    let last: u16 = b.trim().parse().map_err(|_| bad())?;
+    if first == 0 || first > last {
+        return Err(bad());
+    }
+    Ok(SourcePorts { first, last })
 }

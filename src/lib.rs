@@ -1,27 +1,28 @@
-//! synsweep: a stateless, high-rate, asynchronous TCP SYN scanner.
+//! synsweep: a stateless, high-rate, asynchronous network scanner.
 //!
-//! The modules follow the data: `cli` turns arguments into a `Config`;
-//! `targets` into a probe space; `permute` and `schedule` order it; `tx`
-//! turns positions into frames (`cookie`, `wire::template`) paced by `rate`
-//! onto the `link`; `rx` validates what comes back (`wire::reply`,
-//! `cookie`), `dedup` reports each result once, and `output` writes it.
-//! `scan` runs the threads; `stats` counts.
+//! The modules follow the data. `cli` turns arguments into a `config`;
+//! `targets` turn that into a probe space over both address families
+//! (`net`); `scan` picks the probe module (`probe`), opens the `link` and
+//! hands everything to the `engine`, whose transmit threads order the space
+//! (`engine::permute`, `engine::schedule`), stamp each probe's `cookie` into
+//! a frame the module builds from a `wire` template, paced by
+//! `engine::rate`; its receive thread parses replies (`wire::reply`), lets
+//! the module validate and classify them by their cookie, reports each
+//! result once (`engine::dedup`) in the shared words of `domain`, and the
+//! `output` formats write them. `checkpoint` and `conffile` keep and read
+//! scans and configurations on disk.
 
 pub mod checkpoint;
 pub mod cli;
 pub mod conffile;
 pub mod config;
 pub mod cookie;
-pub mod dedup;
+pub mod domain;
+pub mod engine;
 pub mod link;
-pub mod monitor;
+pub mod net;
 pub mod output;
-pub mod permute;
-pub mod rate;
-pub mod rx;
+pub mod probe;
 pub mod scan;
-pub mod schedule;
-pub mod stats;
 pub mod targets;
-pub mod tx;
 pub mod wire;

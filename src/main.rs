@@ -5,7 +5,8 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 use synsweep::cli::{self, Command};
-use synsweep::scan::{self, Interrupt};
+use synsweep::engine::Interrupt;
+use synsweep::scan;
 
 static INTERRUPT: Interrupt = Interrupt::new();
 
@@ -53,7 +54,7 @@ fn main() -> ExitCode {
             if config.benchmark {
                 eprint!(
                     "{}",
-                    synsweep::stats::benchmark_report(
+                    synsweep::engine::stats::benchmark_report(
                         &outcome.per_second,
                         outcome.frame_len,
                         &outcome.batch_latency_ns

@@ -15,7 +15,6 @@
 
 use super::bpf;
 use super::socket::{ETH_P_NONE, PacketSocket};
-use super::{FrameRx, FrameTx};
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{Ordering, fence};
@@ -23,15 +22,15 @@ use std::time::Duration;
 
 /// Frames per `sendmmsg`.
 pub const TX_BATCH: usize = 256;
-/// Room for one frame; our SYN is 70 bytes.
-const TX_SLOT: usize = 128;
 const SEND_BUFFER: libc::c_int = 4 << 20;
 
 pub struct AfPacketTx {
     sock: PacketSocket,
-    // The three arrays are boxed so their addresses never change: each
-    // `msgs[i]` points at `iovecs[i]`, which points at `frames[i]`.
-    frames: Box<[[u8; TX_SLOT]; TX_BATCH]>,
+    /// Bytes per frame slot: the longest frame, rounded up to a cache line.
+    slot: usize,
+    // The three buffers are boxed so their addresses never change: each
+    // `msgs[i]` points at `iovecs[i]`, which points at slot `i` of `frames`.
+    frames: Box<[u8]>,
     iovecs: Box<[libc::iovec; TX_BATCH]>,
     msgs: Box<[libc::mmsghdr; TX_BATCH]>,
 }
@@ -42,7 +41,8 @@ pub struct AfPacketTx {
 unsafe impl Send for AfPacketTx {}
 
 impl AfPacketTx {
-    pub fn open(ifindex: u32) -> io::Result<AfPacketTx> {
+    /// A sender on `ifindex` for frames of up to `max_frame_len` bytes.
+    pub fn open(ifindex: u32, max_frame_len: usize) -> io::Result<AfPacketTx> {
         let sock = PacketSocket::unbound()?;
         // Protocol 0 at bind: this socket is never given received frames.
         sock.bind(ifindex, ETH_P_NONE)?;
@@ -53,14 +53,15 @@ impl AfPacketTx {
         {
             let _ = sock.set_int_option(libc::SOL_SOCKET, libc::SO_SNDBUF, SEND_BUFFER);
         }
-        let mut frames = Box::new([[0u8; TX_SLOT]; TX_BATCH]);
+        let slot = max_frame_len.max(1).next_multiple_of(64);
+        let mut frames = vec![0u8; slot * TX_BATCH].into_boxed_slice();
         let mut iovecs: Box<[libc::iovec; TX_BATCH]> = Box::new(
             [libc::iovec {
                 iov_base: std::ptr::null_mut(),
                 iov_len: 0,
             }; TX_BATCH],
         );
-        for (iov, frame) in iovecs.iter_mut().zip(frames.iter_mut()) {
+        for (iov, frame) in iovecs.iter_mut().zip(frames.chunks_exact_mut(slot)) {
             iov.iov_base = frame.as_mut_ptr().cast();
         }
         // SAFETY: an all-zero mmsghdr is valid (null name, no control data).
@@ -71,24 +72,25 @@ impl AfPacketTx {
         }
         Ok(AfPacketTx {
             sock,
+            slot,
             frames,
             iovecs,
             msgs,
         })
     }
-}
 
-impl FrameTx for AfPacketTx {
-    fn send_batch(
+    /// Builds `count` frames in place and sends them, `TX_BATCH` per call.
+    #[inline]
+    pub fn send_batch<F: FnMut(usize, &mut [u8]) -> usize>(
         &mut self,
         count: usize,
-        fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
+        mut fill: F,
     ) -> io::Result<()> {
         let mut done = 0;
         while done < count {
             let n = (count - done).min(TX_BATCH);
-            for i in 0..n {
-                self.iovecs[i].iov_len = fill(done + i, &mut self.frames[i]);
+            for (i, frame) in self.frames.chunks_exact_mut(self.slot).take(n).enumerate() {
+                self.iovecs[i].iov_len = fill(done + i, frame);
             }
             let mut sent = 0;
             while sent < n {
@@ -173,8 +175,8 @@ impl AfPacketRx {
             ring_len,
             next_block: 0,
         };
-        // Only IPv4 frames are ever of interest.
-        rx.sock.bind(ifindex, libc::ETH_P_IP as u16)?;
+        // Every protocol: the filter decides (IPv4, IPv6, and later ARP).
+        rx.sock.bind(ifindex, libc::ETH_P_ALL as u16)?;
         Ok(rx)
     }
 
@@ -197,7 +199,7 @@ impl AfPacketRx {
     /// kernel stamped on it when it arrived (not when the block was handed
     /// over, up to RX_RETIRE_MS later), then returns the block to the
     /// kernel. Returns the number of frames.
-    fn drain_block(&mut self, i: usize, on_frame: &mut dyn FnMut(&[u8], u64)) -> usize {
+    fn drain_block<F: FnMut(&[u8], u64)>(&mut self, i: usize, on_frame: &mut F) -> usize {
         let desc = self.block(i);
         let base: *const u8 = desc.cast();
         // SAFETY: the block is ours (status TP_STATUS_USER) until we hand it
@@ -229,13 +231,14 @@ impl AfPacketRx {
             count
         }
     }
-}
 
-impl FrameRx for AfPacketRx {
-    fn recv_batch(
+    /// Waits at most `timeout` for a block, then hands every frame of every
+    /// ready block to `on_frame` with the kernel's arrival stamp.
+    #[inline]
+    pub fn recv_batch<F: FnMut(&[u8], u64)>(
         &mut self,
         timeout: Duration,
-        on_frame: &mut dyn FnMut(&[u8], u64),
+        mut on_frame: F,
     ) -> io::Result<usize> {
         if !self.block_ready(self.next_block) {
             let mut pfd = libc::pollfd {
@@ -261,13 +264,14 @@ impl FrameRx for AfPacketRx {
             if !self.block_ready(self.next_block) {
                 break;
             }
-            frames += self.drain_block(self.next_block, on_frame);
+            frames += self.drain_block(self.next_block, &mut on_frame);
             self.next_block = (self.next_block + 1) % RX_BLOCK_COUNT as usize;
         }
         Ok(frames)
     }
 
-    fn kernel_drops(&mut self) -> Option<u64> {
+    /// Frames the ring had no room for since the last call.
+    pub fn kernel_drops(&mut self) -> Option<u64> {
         self.sock.take_kernel_stats().ok().map(|(_, drops)| drops)
     }
 }

@@ -1,10 +1,18 @@
 //! The capture filter: a classic BPF program the kernel runs on every frame
 //! before it reaches our socket, so only what could be a reply to us is
-//! copied to user space: IPv4 to our source address that is either ICMP,
-//! or an unfragmented TCP segment to one of our source ports.
+//! copied to user space.
 //!
-//! A small interpreter for the same instructions lets the tests run real
-//! frames through the exact program the kernel gets.
+//! Programs are written with a small builder: loads, compare-and-branch to
+//! labels, returns; `build` resolves every label into the forward jump
+//! offsets the kernel wants (and refuses a program whose jumps do not fit).
+//! `reply_filter` generates the program from what the scan needs: the
+//! families it uses, our address in each, our source ports, and the
+//! transports the probe module listens for. A small interpreter for the
+//! same instructions lets the tests run real frames through the exact
+//! program the kernel gets.
+
+use crate::probe::{Capture, SourcePorts};
+use std::net::IpAddr;
 
 /// One classic BPF instruction, laid out as the kernel's `sock_filter`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,59 +29,240 @@ const LD: u16 = 0x00;
 const LDX: u16 = 0x01;
 const JMP: u16 = 0x05;
 const RET: u16 = 0x06;
-const W: u16 = 0x00;
-const H: u16 = 0x08;
-const B: u16 = 0x10;
 const ABS: u16 = 0x20;
 const IND: u16 = 0x40;
 const MSH: u16 = 0xa0;
-const JEQ: u16 = 0x10;
-const JGT: u16 = 0x20;
-const JGE: u16 = 0x30;
-const JSET: u16 = 0x40;
+const JA: u16 = 0x00;
 const K: u16 = 0x00;
 
 /// Bytes of a frame the kernel passes on: enough for any reply we parse.
-const SNAP: u32 = 0x40000;
+pub const SNAP: u32 = 0x40000;
 
-const fn insn(code: u16, jt: u8, jf: u8, k: u32) -> Insn {
-    Insn { code, jt, jf, k }
+/// Load widths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Size {
+    Word = 0x00,
+    Half = 0x08,
+    Byte = 0x10,
 }
 
-/// The filter for replies to `src_ip` on source ports `first..=last`.
-pub fn reply_filter(src_ip: u32, first_port: u16, last_port: u16) -> Vec<Insn> {
-    // Jump offsets count instructions after the next one.
-    const ACCEPT: usize = 13;
-    const DROP: usize = 14;
-    let to = |from: usize, target: usize| (target - from - 1) as u8;
-    vec![
-        /* 0 */ insn(LD | H | ABS, 0, 0, 12), // ethertype
-        /* 1 */ insn(JMP | JEQ | K, 0, to(1, DROP), 0x0800),
-        /* 2 */ insn(LD | W | ABS, 0, 0, 30), // IPv4 destination
-        /* 3 */ insn(JMP | JEQ | K, 0, to(3, DROP), src_ip),
-        /* 4 */ insn(LD | B | ABS, 0, 0, 23), // protocol
-        /* 5 */ insn(JMP | JEQ | K, to(5, ACCEPT), 0, 1), // ICMP
-        /* 6 */ insn(JMP | JEQ | K, 0, to(6, DROP), 6), // TCP
-        /* 7 */ insn(LD | H | ABS, 0, 0, 20), // flags + fragment offset
-        /* 8 */ insn(JMP | JSET | K, to(8, DROP), 0, 0x1fff),
-        /* 9 */ insn(LDX | B | MSH, 0, 0, 14), // X = IPv4 header length
-        /* 10 */ insn(LD | H | IND, 0, 0, 14 + 2), // TCP destination port
-        /* 11 */ insn(JMP | JGE | K, 0, to(11, DROP), u32::from(first_port)),
-        /* 12 */
-        insn(
-            JMP | JGT | K,
-            to(12, DROP),
-            to(12, ACCEPT),
-            u32::from(last_port),
-        ),
-        /* 13 */ insn(RET | K, 0, 0, SNAP),
-        /* 14 */ insn(RET | K, 0, 0, 0),
-    ]
+/// Jump conditions on the accumulator against a constant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cond {
+    Eq = 0x10,
+    Gt = 0x20,
+    Ge = 0x30,
+    /// `A & k != 0`
+    Set = 0x40,
+}
+
+/// A place in the program a jump can go to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Label(usize);
+
+/// Where a branch goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum To {
+    /// The next instruction (fall through).
+    Next,
+    Label(Label),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct BuildError(pub String);
+
+#[derive(Default)]
+pub struct Builder {
+    code: Vec<(Insn, To, To)>,
+    labels: Vec<Option<usize>>,
+}
+
+impl Builder {
+    pub fn new() -> Self {
+        Builder::default()
+    }
+
+    pub fn label(&mut self) -> Label {
+        self.labels.push(None);
+        Label(self.labels.len() - 1)
+    }
+
+    /// `label` is the next instruction emitted.
+    pub fn bind(&mut self, label: Label) {
+        debug_assert!(self.labels[label.0].is_none(), "label bound twice");
+        self.labels[label.0] = Some(self.code.len());
+    }
+
+    fn emit(&mut self, code: u16, k: u32, jt: To, jf: To) {
+        self.code.push((
+            Insn {
+                code,
+                jt: 0,
+                jf: 0,
+                k,
+            },
+            jt,
+            jf,
+        ));
+    }
+
+    /// A = the `size` bytes at `offset`.
+    pub fn load(&mut self, size: Size, offset: u32) {
+        self.emit(LD | size as u16 | ABS, offset, To::Next, To::Next);
+    }
+
+    /// A = the `size` bytes at `X + offset`.
+    pub fn load_ind(&mut self, size: Size, offset: u32) {
+        self.emit(LD | size as u16 | IND, offset, To::Next, To::Next);
+    }
+
+    /// X = 4 * (the low nibble of the byte at `offset`): an IPv4 header's length.
+    pub fn load_x_ip_header_len(&mut self, offset: u32) {
+        self.emit(LDX | Size::Byte as u16 | MSH, offset, To::Next, To::Next);
+    }
+
+    /// if `A cond k` go to `yes` else to `no`.
+    pub fn jump(&mut self, cond: Cond, k: u32, yes: To, no: To) {
+        self.emit(JMP | cond as u16 | K, k, yes, no);
+    }
+
+    /// Always go to `to`.
+    pub fn goto(&mut self, to: Label) {
+        self.emit(JMP | JA, 0, To::Label(to), To::Next);
+    }
+
+    pub fn ret(&mut self, k: u32) {
+        self.emit(RET | K, k, To::Next, To::Next);
+    }
+
+    /// The program, with every label turned into a forward offset.
+    pub fn build(self) -> Result<Vec<Insn>, BuildError> {
+        let mut out = Vec::with_capacity(self.code.len());
+        for (pc, (mut insn, jt, jf)) in self.code.iter().copied().enumerate() {
+            let offset = |to: To| -> Result<u32, BuildError> {
+                match to {
+                    To::Next => Ok(0),
+                    To::Label(l) => {
+                        let target = self.labels[l.0]
+                            .ok_or_else(|| BuildError(format!("label {} never bound", l.0)))?;
+                        if target <= pc {
+                            return Err(BuildError(format!(
+                                "instruction {pc} jumps backwards to {target}"
+                            )));
+                        }
+                        Ok((target - pc - 1) as u32)
+                    }
+                }
+            };
+            let (t, f) = (offset(jt)?, offset(jf)?);
+            if insn.code & 0x07 == JMP && insn.code & 0xf0 == JA {
+                insn.k = t;
+            } else {
+                if t > 255 || f > 255 {
+                    return Err(BuildError(format!("instruction {pc} jumps too far")));
+                }
+                insn.jt = t as u8;
+                insn.jf = f as u8;
+            }
+            out.push(insn);
+        }
+        if out.len() > 4096 {
+            return Err(BuildError(format!(
+                "{} instructions: over the kernel's 4096",
+                out.len()
+            )));
+        }
+        Ok(out)
+    }
+}
+
+const ETHERTYPE: u32 = 12;
+const IPV4: u32 = 14;
+const IPV6: u32 = 14;
+
+/// The filter for replies to a scan: IPv4 or IPv6 frames addressed to one
+/// of `sources`, carrying ICMP (if `capture.icmp`), or TCP or UDP (as
+/// `capture` asks) to one of our source `ports` in an unfragmented packet.
+pub fn reply_filter(
+    sources: [Option<IpAddr>; 2],
+    ports: SourcePorts,
+    capture: Capture,
+) -> Vec<Insn> {
+    let mut b = Builder::new();
+    let (accept, drop, v6, port4, port6) = (b.label(), b.label(), b.label(), b.label(), b.label());
+    b.load(Size::Half, ETHERTYPE);
+    b.jump(Cond::Eq, 0x0800, To::Next, To::Label(v6));
+    // IPv4: destination is our address, then the protocol.
+    if let Some(IpAddr::V4(src)) = sources[0] {
+        b.load(Size::Word, IPV4 + 16);
+        b.jump(Cond::Eq, u32::from(src), To::Next, To::Label(drop));
+        b.load(Size::Byte, IPV4 + 9);
+        if capture.icmp {
+            b.jump(Cond::Eq, 1, To::Label(accept), To::Next);
+        }
+        if capture.tcp {
+            b.jump(Cond::Eq, 6, To::Label(port4), To::Next);
+        }
+        if capture.udp {
+            b.jump(Cond::Eq, 17, To::Label(port4), To::Next);
+        }
+    }
+    b.goto(drop);
+    // A transport header only in a packet's first fragment; X = header length.
+    b.bind(port4);
+    b.load(Size::Half, IPV4 + 6);
+    b.jump(Cond::Set, 0x1fff, To::Label(drop), To::Next);
+    b.load_x_ip_header_len(IPV4);
+    b.load_ind(Size::Half, IPV4 + 2);
+    let in_range = b.label();
+    b.goto(in_range);
+    // IPv6: destination, then the next header (no extension headers).
+    b.bind(v6);
+    b.jump(Cond::Eq, 0x86dd, To::Next, To::Label(drop));
+    if let Some(IpAddr::V6(src)) = sources[1] {
+        for (i, word) in src.octets().chunks_exact(4).enumerate() {
+            let w = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+            b.load(Size::Word, IPV6 + 24 + 4 * i as u32);
+            b.jump(Cond::Eq, w, To::Next, To::Label(drop));
+        }
+        b.load(Size::Byte, IPV6 + 6);
+        if capture.icmp {
+            b.jump(Cond::Eq, 58, To::Label(accept), To::Next);
+        }
+        if capture.tcp {
+            b.jump(Cond::Eq, 6, To::Label(port6), To::Next);
+        }
+        if capture.udp {
+            b.jump(Cond::Eq, 17, To::Label(port6), To::Next);
+        }
+    }
+    b.goto(drop);
+    b.bind(port6);
+    b.load(Size::Half, IPV6 + 40 + 2);
+    // The destination port, in A: within our source ports?
+    b.bind(in_range);
+    b.jump(Cond::Ge, u32::from(ports.first), To::Next, To::Label(drop));
+    b.jump(
+        Cond::Gt,
+        u32::from(ports.last),
+        To::Label(drop),
+        To::Label(accept),
+    );
+    b.bind(accept);
+    b.ret(SNAP);
+    b.bind(drop);
+    b.ret(0);
+    b.build().expect("the reply filter is well formed")
 }
 
 /// A filter that accepts nothing: for sockets that only send.
 pub fn drop_all() -> Vec<Insn> {
-    vec![insn(RET | K, 0, 0, 0)]
+    vec![Insn {
+        code: RET | K,
+        jt: 0,
+        jf: 0,
+        k: 0,
+    }]
 }
 
 /// Runs `prog` on `frame` as the kernel would; returns the bytes to keep
@@ -81,23 +270,22 @@ pub fn drop_all() -> Vec<Insn> {
 /// out-of-bounds load drops the frame, as in the kernel.
 pub fn run(prog: &[Insn], frame: &[u8]) -> u32 {
     let load = |off: usize, size: usize| -> Option<u32> {
-        let b = frame.get(off..off + size)?;
+        let b = frame.get(off..off.checked_add(size)?)?;
         Some(b.iter().fold(0u32, |acc, &x| (acc << 8) | u32::from(x)))
     };
     let (mut a, mut x, mut pc) = (0u32, 0u32, 0usize);
     while let Some(i) = prog.get(pc) {
         pc += 1;
-        let class = i.code & 0x07;
         let size = match i.code & 0x18 {
-            W => 4,
-            H => 2,
+            0x00 => 4,
+            0x08 => 2,
             _ => 1,
         };
-        match class {
-            c if c == LD => {
+        match i.code & 0x07 {
+            LD => {
                 let off = match i.code & 0xe0 {
                     ABS => i.k as usize,
-                    IND => (x + i.k) as usize,
+                    IND => x.wrapping_add(i.k) as usize,
                     m => panic!("unsupported load mode {m:#x}"),
                 };
                 match load(off, size) {
@@ -105,24 +293,28 @@ pub fn run(prog: &[Insn], frame: &[u8]) -> u32 {
                     None => return 0,
                 }
             }
-            c if c == LDX => {
+            LDX => {
                 assert_eq!(i.code & 0xe0, MSH);
                 match load(i.k as usize, 1) {
                     Some(v) => x = 4 * (v & 0xf),
                     None => return 0,
                 }
             }
-            c if c == JMP => {
+            JMP => {
+                if i.code & 0xf0 == JA {
+                    pc += i.k as usize;
+                    continue;
+                }
                 let taken = match i.code & 0xf0 {
-                    JEQ => a == i.k,
-                    JGT => a > i.k,
-                    JGE => a >= i.k,
-                    JSET => a & i.k != 0,
+                    0x10 => a == i.k,
+                    0x20 => a > i.k,
+                    0x30 => a >= i.k,
+                    0x40 => a & i.k != 0,
                     j => panic!("unsupported jump {j:#x}"),
                 };
                 pc += usize::from(if taken { i.jt } else { i.jf });
             }
-            c if c == RET => return i.k,
+            RET => return i.k,
             c => panic!("unsupported class {c:#x}"),
         }
     }
@@ -132,85 +324,154 @@ pub fn run(prog: &[Insn], frame: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::reply::tests::{US, icmp_answer, probe_frame, tcp_answer};
-    use crate::wire::template::{ProbeFields, SYN_FRAME_LEN};
+    use crate::cookie::CookieKey;
+    use crate::probe::tcp::tests::probe_frame;
+    use crate::wire::reply::tcp_flags;
+    use crate::wire::reply::tests::{
+        TARGET4, TARGET6, TcpAnswer, US4, US6, ip, tcp_frame, unreachable_frame,
+    };
     use etherparse::PacketBuilder;
 
+    const PORTS: SourcePorts = SourcePorts {
+        first: 61000,
+        last: 61255,
+    };
+    const TCP_ICMP: Capture = Capture {
+        tcp: true,
+        udp: false,
+        icmp: true,
+    };
+
     fn prog() -> Vec<Insn> {
-        reply_filter(u32::from_be_bytes(US), 61000, 61255)
+        reply_filter([Some(ip(US4)), Some(ip(US6))], PORTS, TCP_ICMP)
+    }
+
+    fn syn_ack(us: &str, them: &str, port: u16) -> Vec<u8> {
+        tcp_frame(
+            ip(them),
+            ip(us),
+            TcpAnswer::new(80, port, 2, tcp_flags::SYN | tcp_flags::ACK),
+        )
     }
 
     #[test]
-    fn passes_replies_to_us() {
-        let p = prog();
-        for port in [61000, 61100, 61255] {
-            assert_eq!(
-                run(&p, &tcp_answer(80, port, 1, 2, true, false, None)),
-                SNAP,
-                "{port}"
-            );
-            assert_eq!(
-                run(&p, &tcp_answer(80, port, 1, 2, false, true, None)),
-                SNAP
-            );
+    fn builder_resolves_labels_and_refuses_bad_programs() {
+        let mut b = Builder::new();
+        let (yes, no) = (b.label(), b.label());
+        b.load(Size::Byte, 0);
+        b.jump(Cond::Eq, 7, To::Label(yes), To::Label(no));
+        b.bind(yes);
+        b.ret(1);
+        b.bind(no);
+        b.ret(0);
+        let p = b.build().unwrap();
+        assert_eq!((p[1].jt, p[1].jf), (0, 1));
+        assert_eq!(run(&p, &[7]), 1);
+        assert_eq!(run(&p, &[8]), 0);
+        assert_eq!(run(&p, &[]), 0);
+
+        let mut b = Builder::new();
+        let l = b.label();
+        b.bind(l);
+        b.goto(l);
+        assert!(b.build().unwrap_err().0.contains("backwards"));
+        let mut b = Builder::new();
+        let l = b.label();
+        b.goto(l);
+        assert!(b.build().unwrap_err().0.contains("never bound"));
+        let mut b = Builder::new();
+        let far = b.label();
+        b.jump(Cond::Eq, 0, To::Label(far), To::Next);
+        for _ in 0..300 {
+            b.load(Size::Byte, 0);
         }
-        let probe = probe_frame(&ProbeFields {
-            dst_ip: 1,
-            src_port: 61000,
-            dst_port: 25,
-            seq: 3,
-            ip_id: 4,
-            tsval: 5,
-        });
-        assert_eq!(run(&p, &icmp_answer(13, &probe, SYN_FRAME_LEN - 14)), SNAP);
+        b.bind(far);
+        b.ret(0);
+        assert!(b.build().unwrap_err().0.contains("too far"));
+    }
+
+    #[test]
+    fn passes_replies_to_us_in_both_families() {
+        let p = prog();
+        let key = CookieKey::random();
+        for (us, them) in [(US4, TARGET4), (US6, TARGET6)] {
+            for port in [61000, 61100, 61255] {
+                assert_eq!(run(&p, &syn_ack(us, them, port)), SNAP, "{us} {port}");
+            }
+            let probe = probe_frame(&key, us, them, 61000, 25);
+            let e = unreachable_frame(ip(them), 1, &probe, probe.len() - 14);
+            assert_eq!(run(&p, &e), SNAP, "{us} icmp");
+        }
     }
 
     #[test]
     fn drops_everything_else() {
         let p = prog();
-        // Below and above our port range.
-        assert_eq!(run(&p, &tcp_answer(80, 60999, 1, 2, true, false, None)), 0);
-        assert_eq!(run(&p, &tcp_answer(80, 61256, 1, 2, true, false, None)), 0);
-        // Our own probe, on its way out: not addressed to us.
-        let probe = probe_frame(&ProbeFields {
-            dst_ip: 0x0102_0304,
-            src_port: 61000,
-            dst_port: 80,
-            ..Default::default()
-        });
-        assert_eq!(run(&p, &probe), 0);
-        // UDP to us, IPv6, ARP, truncated frames.
+        let key = CookieKey::random();
+        for (us, them) in [(US4, TARGET4), (US6, TARGET6)] {
+            // Below and above our port range.
+            assert_eq!(run(&p, &syn_ack(us, them, 60999)), 0);
+            assert_eq!(run(&p, &syn_ack(us, them, 61256)), 0);
+            // Our own probe, on its way out: not addressed to us.
+            assert_eq!(run(&p, &probe_frame(&key, us, them, 61000, 80)), 0);
+            // Addressed to a neighbour of ours.
+            let other = if us == US4 {
+                "198.19.255.2"
+            } else {
+                "2001:2:0:ff03::2"
+            };
+            assert_eq!(run(&p, &syn_ack(other, them, 61000)), 0);
+            // Too short to hold what the filter reads.
+            let ok = syn_ack(us, them, 61000);
+            let port_end = if us == US4 { 38 } else { 58 };
+            for cut in [0, 12, 20, 31, port_end - 1] {
+                assert_eq!(run(&p, &ok[..cut]), 0, "cut {cut}");
+            }
+        }
+        // UDP to us (not asked for), ARP.
         let mut udp = Vec::new();
         PacketBuilder::ethernet2([2; 6], [3; 6])
-            .ipv4([1, 2, 3, 4], US, 64)
+            .ipv4([1, 2, 3, 4], [198, 19, 255, 1], 64)
             .udp(53, 61000)
             .write(&mut udp, &[0; 4])
             .unwrap();
         assert_eq!(run(&p, &udp), 0);
-        let mut v6 = Vec::new();
-        PacketBuilder::ethernet2([2; 6], [3; 6])
-            .ipv6([0; 16], [1; 16], 64)
-            .tcp(80, 61000, 0, 0)
-            .write(&mut v6, &[])
-            .unwrap();
-        assert_eq!(run(&p, &v6), 0);
-        let ok = tcp_answer(80, 61000, 1, 2, true, false, None);
-        // Too short to hold what the filter reads (it stops at the TCP port).
-        for cut in [0, 12, 20, 31, 37] {
-            assert_eq!(run(&p, &ok[..cut]), 0, "cut {cut}");
-        }
+        let udp_filter = reply_filter(
+            [Some(ip(US4)), None],
+            PORTS,
+            Capture {
+                udp: true,
+                ..Capture::default()
+            },
+        );
+        assert_eq!(run(&udp_filter, &udp), SNAP);
+        assert_eq!(run(&udp_filter, &syn_ack(US4, TARGET4, 61000)), 0);
+        let mut arp = vec![0xff; 12];
+        arp.extend_from_slice(&[0x08, 0x06]);
+        arp.extend_from_slice(&[0; 28]);
+        assert_eq!(run(&p, &arp), 0);
         // A later fragment of a TCP packet to us.
-        let mut frag = ok.clone();
+        let mut frag = syn_ack(US4, TARGET4, 61000);
         frag[20] = 0x00;
         frag[21] = 0x10;
         assert_eq!(run(&p, &frag), 0);
-        assert_eq!(run(&drop_all(), &ok), 0);
+        assert_eq!(run(&drop_all(), &syn_ack(US4, TARGET4, 61000)), 0);
+    }
+
+    #[test]
+    fn only_the_families_scanned_pass() {
+        let v4_only = reply_filter([Some(ip(US4)), None], PORTS, TCP_ICMP);
+        assert_eq!(run(&v4_only, &syn_ack(US4, TARGET4, 61000)), SNAP);
+        assert_eq!(run(&v4_only, &syn_ack(US6, TARGET6, 61000)), 0);
+        let v6_only = reply_filter([None, Some(ip(US6))], PORTS, TCP_ICMP);
+        assert_eq!(run(&v6_only, &syn_ack(US4, TARGET4, 61000)), 0);
+        assert_eq!(run(&v6_only, &syn_ack(US6, TARGET6, 61000)), SNAP);
     }
 
     #[test]
     fn handles_ip_options() {
         // IHL 6: the port sits 4 bytes later; X must follow it.
-        let base = tcp_answer(80, 61000, 1, 2, true, false, None);
+        let base = syn_ack(US4, TARGET4, 61000);
         let mut f = base[..34].to_vec();
         f[14] = 0x46;
         f.extend_from_slice(&[1, 1, 1, 0]); // NOP NOP NOP EOL

@@ -1,22 +1,32 @@
-//! The link: which interface, source address and next-hop MAC a scan uses,
-//! and the frame senders and receivers behind one small interface.
+//! The link: which interface, source address and next-hop MAC each address
+//! family of a scan uses, and the frame senders and receivers.
 //!
 //! The interface and gateway come from the kernel's route to the first
-//! target, unless `--interface` names one; the next hop's MAC comes from our
-//! own ARP request to the gateway, unless `--router-mac` gives it.
+//! target of each family, unless `--interface` names one; the next hop's
+//! MAC comes from our own ARP request (IPv4) or Neighbor Solicitation
+//! (IPv6) to the gateway, unless `--router-mac` gives it. Both families
+//! share one interface.
+//!
+//! Senders and receivers are enums over the concrete links rather than
+//! trait objects: their batch methods are generic over the closure that
+//! fills or reads each frame, so the per-frame work is compiled into the
+//! transmit and receive loops with no dynamic call.
 
 pub mod afpacket;
 pub mod bpf;
+pub mod memory;
 pub mod offline;
 pub mod pnet;
 pub mod route;
 pub mod socket;
 
-use crate::wire::{MacAddr, arp, format_mac};
+use crate::domain::Family;
+use crate::wire::template::FrameParams;
+use crate::wire::{MacAddr, arp, format_mac, nd};
 use socket::{ETH_P_ARP, PacketSocket};
 use std::fmt;
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
 /// How frames leave and arrive.
@@ -40,41 +50,76 @@ impl LinkKind {
     }
 }
 
-/// Sends frames built in place by `fill(i, buf) -> frame length`.
-pub trait FrameTx: Send {
-    /// Builds and sends `count` frames; returns when all are handed to the
-    /// kernel.
-    fn send_batch(
-        &mut self,
-        count: usize,
-        fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
-    ) -> io::Result<()>;
+/// A frame sender: one per transmit thread.
+pub enum TxLink {
+    AfPacket(afpacket::AfPacketTx),
+    Pnet(pnet::PnetTx),
+    Offline(offline::OfflineTx),
+    Memory(memory::MemoryTx),
 }
 
-/// Receives frames.
-pub trait FrameRx: Send {
+impl TxLink {
+    /// Builds `count` frames in place with `fill(i, buf) -> length` and
+    /// hands them to the kernel; returns when all are sent.
+    #[inline]
+    pub fn send_batch<F: FnMut(usize, &mut [u8]) -> usize>(
+        &mut self,
+        count: usize,
+        fill: F,
+    ) -> io::Result<()> {
+        match self {
+            TxLink::AfPacket(l) => l.send_batch(count, fill),
+            TxLink::Pnet(l) => l.send_batch(count, fill),
+            TxLink::Offline(l) => l.send_batch(count, fill),
+            TxLink::Memory(l) => l.send_batch(count, fill),
+        }
+    }
+}
+
+/// A frame receiver.
+pub enum RxLink {
+    AfPacket(afpacket::AfPacketRx),
+    Pnet(pnet::PnetRx),
+    Offline(offline::OfflineRx),
+    Memory(memory::MemoryRx),
+}
+
+impl RxLink {
     /// Waits at most `timeout` for frames, handing each to `on_frame` with
-    /// its arrival time (Unix µs: the kernel's stamp where the link has one);
-    /// returns how many arrived.
-    fn recv_batch(
+    /// its arrival time (Unix µs: the kernel's stamp where the link has
+    /// one); returns how many arrived.
+    #[inline]
+    pub fn recv_batch<F: FnMut(&[u8], u64)>(
         &mut self,
         timeout: Duration,
-        on_frame: &mut dyn FnMut(&[u8], u64),
-    ) -> io::Result<usize>;
+        on_frame: F,
+    ) -> io::Result<usize> {
+        match self {
+            RxLink::AfPacket(l) => l.recv_batch(timeout, on_frame),
+            RxLink::Pnet(l) => l.recv_batch(timeout, on_frame),
+            RxLink::Offline(l) => l.recv_batch(timeout, on_frame),
+            RxLink::Memory(l) => l.recv_batch(timeout, on_frame),
+        }
+    }
 
     /// Frames the kernel had to drop for us since the last call (our
     /// buffer was full), where the link can tell.
-    fn kernel_drops(&mut self) -> Option<u64> {
-        None
+    pub fn kernel_drops(&mut self) -> Option<u64> {
+        match self {
+            RxLink::AfPacket(l) => l.kernel_drops(),
+            _ => None,
+        }
     }
 }
 
 /// What the user asked of the link.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LinkOptions {
     pub interface: Option<String>,
-    pub source_ip: Option<Ipv4Addr>,
-    pub router_mac: Option<MacAddr>,
+    /// Source address per family (`Family as usize`).
+    pub source: [Option<IpAddr>; 2],
+    /// Next hop's MAC per family.
+    pub router_mac: [Option<MacAddr>; 2],
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,44 +127,84 @@ pub struct Interface {
     pub name: String,
     pub index: u32,
     pub mac: MacAddr,
-    pub ipv4: Vec<(Ipv4Addr, u8)>,
+    pub addrs: Vec<(IpAddr, u8)>,
     pub is_loopback: bool,
     pub is_up: bool,
 }
 
-/// Where the next hop's MAC came from.
+/// Where a family's next-hop MAC came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NextHopSource {
     Arp,
+    NeighborDiscovery,
     RouterMacOption,
     Loopback,
+    /// `--offline`: nothing is sent.
+    None,
+}
+
+/// One family's way out: our address, the gateway and its MAC.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FamilyPlan {
+    pub src: IpAddr,
+    pub gateway: Option<IpAddr>,
+    pub next_hop_mac: MacAddr,
+    pub next_hop_source: NextHopSource,
 }
 
 #[derive(Clone, Debug)]
 pub struct LinkPlan {
     pub iface: Interface,
-    pub src_ip: Ipv4Addr,
-    pub gateway: Option<Ipv4Addr>,
-    pub next_hop_mac: MacAddr,
-    pub next_hop_source: NextHopSource,
+    /// Per family (`Family as usize`), for the families the scan targets.
+    pub families: [Option<FamilyPlan>; 2],
+}
+
+impl LinkPlan {
+    /// Our source address in each family scanned.
+    pub fn sources(&self) -> [Option<IpAddr>; 2] {
+        [0, 1].map(|i| self.families[i].as_ref().map(|f| f.src))
+    }
+
+    /// What a frame template of `family` needs, if the scan has it.
+    pub fn frame_params(&self, family: Family, ttl: u8) -> Option<FrameParams> {
+        self.families[family as usize]
+            .as_ref()
+            .map(|f| FrameParams {
+                src_mac: self.iface.mac,
+                dst_mac: f.next_hop_mac,
+                src: f.src,
+                ttl,
+            })
+    }
 }
 
 impl fmt::Display for LinkPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "interface {} ({}), source {}, next hop {}",
+            "interface {} ({})",
             self.iface.name,
-            format_mac(&self.iface.mac),
-            self.src_ip,
-            format_mac(&self.next_hop_mac)
+            format_mac(&self.iface.mac)
         )?;
-        match (self.next_hop_source, self.gateway) {
-            (NextHopSource::Arp, Some(gw)) => write!(f, " (ARP for gateway {gw})"),
-            (NextHopSource::RouterMacOption, _) => write!(f, " (--router-mac)"),
-            (NextHopSource::Loopback, _) => write!(f, " (loopback)"),
-            _ => Ok(()),
+        for fp in self.families.iter().flatten() {
+            write!(
+                f,
+                "; {}: source {}, next hop {}",
+                Family::of(&fp.src),
+                fp.src,
+                format_mac(&fp.next_hop_mac)
+            )?;
+            match (fp.next_hop_source, fp.gateway) {
+                (NextHopSource::Arp, Some(gw)) => write!(f, " (ARP for gateway {gw})")?,
+                (NextHopSource::NeighborDiscovery, Some(gw)) => {
+                    write!(f, " (neighbor discovery for gateway {gw})")?
+                }
+                (NextHopSource::RouterMacOption, _) => write!(f, " (--router-mac)")?,
+                (NextHopSource::Loopback, _) => write!(f, " (loopback)")?,
+                _ => {}
+            }
         }
+        Ok(())
     }
 }
 
@@ -136,17 +221,22 @@ pub enum LinkError {
         iface: String,
     },
     NoRoute {
-        target: Ipv4Addr,
+        target: IpAddr,
+    },
+    SplitRoute {
+        v4: String,
+        v6: String,
     },
     NoSourceIp {
         iface: String,
+        family: Family,
     },
     NoGateway {
-        target: Ipv4Addr,
+        target: IpAddr,
         iface: String,
     },
-    ArpFailed {
-        gateway: Ipv4Addr,
+    NoNeighbor {
+        gateway: IpAddr,
         iface: String,
     },
     Io {
@@ -163,12 +253,10 @@ impl fmt::Display for LinkError {
                 "no network interface named {name:?} (available: {})",
                 available.join(", ")
             ),
-            LinkError::InterfaceDown { name } => {
-                write!(
-                    f,
-                    "interface {name} is down: bring it up with `ip link set {name} up`"
-                )
-            }
+            LinkError::InterfaceDown { name } => write!(
+                f,
+                "interface {name} is down: bring it up with `ip link set {name} up`"
+            ),
             LinkError::NoPermission { iface } => write!(
                 f,
                 "no permission to open a raw socket on {iface}: run as root, or grant the capabilities with `setcap cap_net_raw,cap_net_admin+eip <path to synsweep>`"
@@ -177,17 +265,25 @@ impl fmt::Display for LinkError {
                 f,
                 "no route to {target}: add one, or name the interface with --interface and the next hop with --router-mac"
             ),
-            LinkError::NoSourceIp { iface } => write!(
+            LinkError::SplitRoute { v4, v6 } => write!(
                 f,
-                "interface {iface} has no IPv4 address: give one with --source-ip"
+                "the IPv4 targets route out of {v4} and the IPv6 targets out of {v6}: a scan uses one interface, so name it with --interface or scan the families separately"
+            ),
+            LinkError::NoSourceIp { iface, family } => write!(
+                f,
+                "interface {iface} has no usable {family} address: give one with --source-ip"
             ),
             LinkError::NoGateway { target, iface } => write!(
                 f,
                 "{target} is on-link on {iface} with no gateway to send every probe to: give the next hop's MAC with --router-mac"
             ),
-            LinkError::ArpFailed { gateway, iface } => write!(
+            LinkError::NoNeighbor { gateway, iface } => write!(
                 f,
-                "no ARP reply from gateway {gateway} on {iface} after 3 tries: check the link, or give the MAC with --router-mac"
+                "no {} reply from gateway {gateway} on {iface} after 3 tries: check the link, or give the MAC with --router-mac",
+                match gateway {
+                    IpAddr::V4(_) => "ARP",
+                    IpAddr::V6(_) => "neighbor advertisement",
+                }
             ),
             LinkError::Io { what, err } => write!(f, "{what}: {err}"),
         }
@@ -218,14 +314,7 @@ pub fn interfaces() -> Vec<Interface> {
             is_loopback: i.is_loopback(),
             is_up: i.is_up(),
             mac: i.mac.map(|m| m.octets()).unwrap_or([0; 6]),
-            ipv4: i
-                .ips
-                .iter()
-                .filter_map(|n| match n.ip() {
-                    std::net::IpAddr::V4(a) => Some((a, n.prefix())),
-                    _ => None,
-                })
-                .collect(),
+            addrs: i.ips.iter().map(|n| (n.ip(), n.prefix())).collect(),
             name: i.name,
             index: i.index,
         })
@@ -246,148 +335,200 @@ pub fn find_interface(name: &str) -> Result<Interface, LinkError> {
     }
 }
 
-/// Decides interface, source address and next hop for a scan whose first
-/// target is `target`. Sends ARP requests on the chosen interface only.
-pub fn plan(opts: &LinkOptions, target: Ipv4Addr) -> Result<LinkPlan, LinkError> {
-    let routes = route::read_routes().map_err(|err| LinkError::Io {
-        what: "reading /proc/net/route".into(),
-        err,
-    })?;
-    let target_u32 = u32::from(target);
-    let chosen = route::lookup(&routes, target_u32, opts.interface.as_deref());
-    let iface_name = match (&opts.interface, chosen) {
+/// Decides the interface, and each family's source address and next hop,
+/// for a scan whose first target of each family is `targets`. Sends ARP
+/// and Neighbor Solicitations on the chosen interface only.
+pub fn plan(opts: &LinkOptions, targets: [Option<IpAddr>; 2]) -> Result<LinkPlan, LinkError> {
+    let mut routes: [Option<route::Route>; 2] = [None, None];
+    for (slot, target) in routes.iter_mut().zip(targets) {
+        let Some(target) = target else { continue };
+        let table = route::read_routes(target).map_err(|err| LinkError::Io {
+            what: "reading the kernel's routes from /proc/net".into(),
+            err,
+        })?;
+        *slot = route::lookup(&table, target, opts.interface.as_deref()).cloned();
+        if slot.is_none() && opts.interface.is_none() {
+            return Err(LinkError::NoRoute { target });
+        }
+    }
+    let iface_name = match (&opts.interface, &routes) {
         (Some(name), _) => name.clone(),
-        (None, Some(r)) => r.iface.clone(),
-        (None, None) => return Err(LinkError::NoRoute { target }),
+        (None, [Some(a), Some(b)]) if a.iface != b.iface => {
+            return Err(LinkError::SplitRoute {
+                v4: a.iface.clone(),
+                v6: b.iface.clone(),
+            });
+        }
+        (None, [Some(r), _] | [None, Some(r)]) => r.iface.clone(),
+        (None, [None, None]) => unreachable!("a scan has targets"),
     };
     let iface = find_interface(&iface_name)?;
-    let gateway = chosen.and_then(|r| r.gateway);
-
-    let src_ip = match opts.source_ip {
-        Some(ip) => ip,
-        None => pick_source_ip(&iface, gateway.unwrap_or(target)).ok_or_else(|| {
-            LinkError::NoSourceIp {
-                iface: iface.name.clone(),
-            }
-        })?,
-    };
-
-    let (next_hop_mac, next_hop_source) = if let Some(mac) = opts.router_mac {
-        (mac, NextHopSource::RouterMacOption)
-    } else if iface.is_loopback {
-        ([0; 6], NextHopSource::Loopback)
-    } else {
-        let gw = gateway.ok_or_else(|| LinkError::NoGateway {
-            target,
-            iface: iface.name.clone(),
-        })?;
-        (resolve_mac(&iface, src_ip, gw)?, NextHopSource::Arp)
-    };
-    Ok(LinkPlan {
-        iface,
-        src_ip,
-        gateway,
-        next_hop_mac,
-        next_hop_source,
-    })
-}
-
-/// The interface address on the same subnet as `toward`, else its first.
-fn pick_source_ip(iface: &Interface, toward: Ipv4Addr) -> Option<Ipv4Addr> {
-    let same_subnet = iface.ipv4.iter().find(|(a, prefix)| {
-        let mask = if *prefix == 0 {
-            0
-        } else {
-            u32::MAX << (32 - prefix)
+    let mut families: [Option<FamilyPlan>; 2] = [None, None];
+    for (i, target) in targets.into_iter().enumerate() {
+        let Some(target) = target else { continue };
+        let family = Family::of(&target);
+        let gateway = routes[i].as_ref().and_then(|r| r.gateway);
+        let src = match opts.source[i] {
+            Some(ip) => ip,
+            None => pick_source(&iface, gateway.unwrap_or(target)).ok_or_else(|| {
+                LinkError::NoSourceIp {
+                    iface: iface.name.clone(),
+                    family,
+                }
+            })?,
         };
-        u32::from(*a) & mask == u32::from(toward) & mask
-    });
-    same_subnet.or(iface.ipv4.first()).map(|(a, _)| *a)
+        let (next_hop_mac, next_hop_source) = if let Some(mac) = opts.router_mac[i] {
+            (mac, NextHopSource::RouterMacOption)
+        } else if iface.is_loopback {
+            ([0; 6], NextHopSource::Loopback)
+        } else {
+            let gw = gateway.ok_or_else(|| LinkError::NoGateway {
+                target,
+                iface: iface.name.clone(),
+            })?;
+            let source = match family {
+                Family::V4 => NextHopSource::Arp,
+                Family::V6 => NextHopSource::NeighborDiscovery,
+            };
+            (resolve_mac(&iface, src, gw)?, source)
+        };
+        families[i] = Some(FamilyPlan {
+            src,
+            gateway,
+            next_hop_mac,
+            next_hop_source,
+        });
+    }
+    Ok(LinkPlan { iface, families })
 }
 
-/// Our own ARP: three requests a second apart, first matching reply wins.
-pub fn resolve_mac(
-    iface: &Interface,
-    src_ip: Ipv4Addr,
-    target: Ipv4Addr,
-) -> Result<MacAddr, LinkError> {
-    let sock = PacketSocket::open(iface.index, ETH_P_ARP)
-        .map_err(|e| LinkError::from_socket(e, &iface.name, "opening an ARP socket"))?;
-    let (ours, theirs) = (u32::from(src_ip), u32::from(target));
-    let request = arp::request(iface.mac, ours, theirs);
+/// Does `a/prefix` hold `b`?
+fn same_subnet(a: IpAddr, prefix: u8, b: IpAddr) -> bool {
+    route::Route {
+        iface: String::new(),
+        destination: a,
+        prefix,
+        gateway: None,
+        metric: 0,
+    }
+    .covers(b)
+}
+
+/// The interface address of `toward`'s family on its subnet, else the
+/// first of that family that is not IPv6 link-local.
+fn pick_source(iface: &Interface, toward: IpAddr) -> Option<IpAddr> {
+    let family = Family::of(&toward);
+    let usable = || {
+        iface.addrs.iter().filter(move |(a, _)| {
+            Family::of(a) == family
+                && !matches!(a, IpAddr::V6(v6) if v6.segments()[0] & 0xffc0 == 0xfe80)
+        })
+    };
+    usable()
+        .find(|(a, prefix)| same_subnet(*a, *prefix, toward))
+        .or_else(|| usable().next())
+        .map(|(a, _)| *a)
+}
+
+/// Our own ARP (IPv4) or Neighbor Solicitation (IPv6): three requests a
+/// second apart, the first matching reply wins.
+pub fn resolve_mac(iface: &Interface, src: IpAddr, target: IpAddr) -> Result<MacAddr, LinkError> {
+    let protocol = match target {
+        IpAddr::V4(_) => ETH_P_ARP,
+        IpAddr::V6(_) => libc::ETH_P_IPV6 as u16,
+    };
+    let sock = PacketSocket::open(iface.index, protocol)
+        .map_err(|e| LinkError::from_socket(e, &iface.name, "opening a neighbour socket"))?;
+    sock.ignore_outgoing();
+    type Parse = Box<dyn Fn(&[u8]) -> Option<MacAddr>>;
+    let (request, parse): (Vec<u8>, Parse) = match (src, target) {
+        (IpAddr::V4(s), IpAddr::V4(t)) => (
+            arp::request(iface.mac, u32::from(s), u32::from(t)).to_vec(),
+            Box::new(move |f: &[u8]| arp::reply_mac(f, u32::from(s), u32::from(t))),
+        ),
+        (IpAddr::V6(s), IpAddr::V6(t)) => (
+            nd::solicitation(iface.mac, s, t).to_vec(),
+            Box::new(move |f: &[u8]| nd::advertisement_mac(f, s, t)),
+        ),
+        _ => unreachable!("source and gateway of one family"),
+    };
     let mut buf = [0u8; 2048];
     for _ in 0..3 {
         sock.send(&request)
-            .map_err(|e| LinkError::from_socket(e, &iface.name, "sending an ARP request"))?;
+            .map_err(|e| LinkError::from_socket(e, &iface.name, "sending a neighbour request"))?;
         let deadline = Instant::now() + Duration::from_secs(1);
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             let got = sock
                 .recv_timeout(&mut buf, left)
                 .map_err(|err| LinkError::Io {
-                    what: format!("receiving ARP on {}", iface.name),
+                    what: format!("receiving neighbour replies on {}", iface.name),
                     err,
                 })?;
             if let Some(n) = got
-                && let Some(mac) = arp::reply_mac(&buf[..n], ours, theirs)
+                && let Some(mac) = parse(&buf[..n])
             {
                 return Ok(mac);
             }
         }
     }
-    Err(LinkError::ArpFailed {
+    Err(LinkError::NoNeighbor {
         gateway: target,
         iface: iface.name.clone(),
     })
 }
 
-/// A plan for `--offline`: no interface, no next hop.
-pub fn offline_plan(source_ip: Option<Ipv4Addr>) -> LinkPlan {
+/// A plan for `--offline`: no interface, no next hop; our address as given
+/// or unspecified.
+pub fn offline_plan(opts: &LinkOptions, targets: [Option<IpAddr>; 2]) -> LinkPlan {
+    let unspecified = [
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    ];
     LinkPlan {
         iface: Interface {
             name: "offline".into(),
             index: 0,
             mac: [0; 6],
-            ipv4: vec![],
+            addrs: vec![],
             is_loopback: false,
             is_up: true,
         },
-        src_ip: source_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
-        gateway: None,
-        next_hop_mac: [0; 6],
-        next_hop_source: NextHopSource::RouterMacOption,
+        families: [0, 1].map(|i| {
+            targets[i].map(|_| FamilyPlan {
+                src: opts.source[i].unwrap_or(unspecified[i]),
+                gateway: None,
+                next_hop_mac: opts.router_mac[i].unwrap_or([0; 6]),
+                next_hop_source: NextHopSource::None,
+            })
+        }),
     }
 }
 
-/// Opens one sender (each transmit thread has its own).
-pub fn open_tx(kind: LinkKind, plan: &LinkPlan) -> Result<Box<dyn FrameTx>, LinkError> {
+/// Opens one sender (each transmit thread has its own) for frames of up
+/// to `max_frame_len` bytes.
+pub fn open_tx(kind: LinkKind, plan: &LinkPlan, max_frame_len: usize) -> Result<TxLink, LinkError> {
     let name = &plan.iface.name;
     Ok(match kind {
-        LinkKind::AfPacket => Box::new(
-            afpacket::AfPacketTx::open(plan.iface.index)
+        LinkKind::AfPacket => TxLink::AfPacket(
+            afpacket::AfPacketTx::open(plan.iface.index, max_frame_len)
                 .map_err(|e| LinkError::from_socket(e, name, "opening an AF_PACKET sender"))?,
         ),
-        LinkKind::Pnet => pnet::open_tx(&plan.iface)?,
-        LinkKind::Offline => Box::new(offline::OfflineTx::default()),
+        LinkKind::Pnet => TxLink::Pnet(pnet::open_tx(&plan.iface)?),
+        LinkKind::Offline => TxLink::Offline(offline::OfflineTx::new(max_frame_len)),
     })
 }
 
-/// Opens the receiver, filtered to replies to `plan.src_ip` on `ports`.
-pub fn open_rx(
-    kind: LinkKind,
-    plan: &LinkPlan,
-    first_port: u16,
-    last_port: u16,
-) -> Result<Box<dyn FrameRx>, LinkError> {
+/// Opens the receiver, behind the capture filter `filter`.
+pub fn open_rx(kind: LinkKind, plan: &LinkPlan, filter: &[bpf::Insn]) -> Result<RxLink, LinkError> {
     let name = &plan.iface.name;
-    let filter = bpf::reply_filter(u32::from(plan.src_ip), first_port, last_port);
     Ok(match kind {
-        LinkKind::AfPacket => Box::new(
-            afpacket::AfPacketRx::open(plan.iface.index, &filter).map_err(|e| {
+        LinkKind::AfPacket => RxLink::AfPacket(
+            afpacket::AfPacketRx::open(plan.iface.index, filter).map_err(|e| {
                 LinkError::from_socket(e, name, "opening an AF_PACKET receive ring")
             })?,
         ),
-        LinkKind::Pnet => pnet::open_rx(&plan.iface, &filter)?,
-        LinkKind::Offline => Box::new(offline::OfflineRx),
+        LinkKind::Pnet => RxLink::Pnet(pnet::open_rx(&plan.iface, filter)?),
+        LinkKind::Offline => RxLink::Offline(offline::OfflineRx),
     })
 }
 
@@ -395,27 +536,42 @@ pub fn open_rx(
 mod tests {
     use super::*;
 
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
     #[test]
-    fn source_ip_prefers_the_gateways_subnet() {
+    fn source_ip_prefers_the_gateways_subnet_in_its_family() {
         let iface = Interface {
             name: "x".into(),
             index: 1,
             mac: [0; 6],
-            ipv4: vec![
-                (Ipv4Addr::new(192, 0, 2, 9), 24),
-                (Ipv4Addr::new(198, 19, 255, 1), 30),
+            addrs: vec![
+                (ip("192.0.2.9"), 24),
+                (ip("fe80::1"), 64),
+                (ip("198.19.255.1"), 30),
+                (ip("2001:db8::5"), 64),
+                (ip("2001:2:0:ff03::1"), 64),
             ],
             is_loopback: false,
             is_up: true,
         };
         assert_eq!(
-            pick_source_ip(&iface, Ipv4Addr::new(198, 19, 255, 2)),
-            Some(Ipv4Addr::new(198, 19, 255, 1))
+            pick_source(&iface, ip("198.19.255.2")),
+            Some(ip("198.19.255.1"))
         );
+        assert_eq!(pick_source(&iface, ip("8.8.8.8")), Some(ip("192.0.2.9")));
         assert_eq!(
-            pick_source_ip(&iface, Ipv4Addr::new(8, 8, 8, 8)),
-            Some(Ipv4Addr::new(192, 0, 2, 9))
+            pick_source(&iface, ip("2001:2:0:ff03::2")),
+            Some(ip("2001:2:0:ff03::1"))
         );
+        // Never link-local, unless nothing else is there.
+        assert_eq!(pick_source(&iface, ip("2a00::1")), Some(ip("2001:db8::5")));
+        let ll_only = Interface {
+            addrs: vec![(ip("fe80::1"), 64)],
+            ..iface
+        };
+        assert_eq!(pick_source(&ll_only, ip("2a00::1")), None);
     }
 
     #[test]
@@ -429,12 +585,30 @@ mod tests {
     }
 
     #[test]
-    fn permission_errors_say_what_to_do() {
+    fn errors_say_what_to_do() {
         let e = LinkError::from_socket(io::Error::from_raw_os_error(libc::EPERM), "eth9", "x");
         let s = e.to_string();
         assert!(
             s.contains("run as root") && s.contains("setcap cap_net_raw,cap_net_admin+eip"),
             "{s}"
         );
+        let s = LinkError::NoNeighbor {
+            gateway: ip("2001:2::2"),
+            iface: "eth9".into(),
+        }
+        .to_string();
+        assert!(
+            s.starts_with("no neighbor advertisement reply from gateway 2001:2::2"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn offline_plan_keeps_only_the_scanned_families() {
+        let opts = LinkOptions::default();
+        let p = offline_plan(&opts, [None, Some(ip("2001:2::1"))]);
+        assert_eq!(p.sources(), [None, Some(ip("::"))]);
+        assert!(p.frame_params(Family::V4, 64).is_none());
+        assert_eq!(p.frame_params(Family::V6, 64).unwrap().src, ip("::"));
     }
 }

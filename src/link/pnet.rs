@@ -10,7 +10,7 @@
 
 use super::bpf;
 use super::socket::PacketSocket;
-use super::{FrameRx, FrameTx, Interface, LinkError};
+use super::{Interface, LinkError};
 use pnet_datalink::{Channel, Config, DataLinkReceiver, DataLinkSender};
 use std::io;
 use std::time::Duration;
@@ -18,11 +18,12 @@ use std::time::Duration;
 /// Receive buffer asked of the kernel (bytes of queued frames).
 const RECEIVE_BUFFER: usize = 64 << 20;
 const READ_TIMEOUT: Duration = Duration::from_millis(50);
-const FRAME_BUFFER: usize = 256;
+/// Room for any frame a probe module writes.
+const FRAME_BUFFER: usize = 2048;
 
 pub struct PnetTx {
     tx: Box<dyn DataLinkSender>,
-    buf: [u8; FRAME_BUFFER],
+    buf: Box<[u8; FRAME_BUFFER]>,
 }
 
 pub struct PnetRx {
@@ -67,27 +68,27 @@ fn channel(iface: &Interface, filter: &[bpf::Insn]) -> Result<Halves, LinkError>
 }
 
 /// A sender; its channel's receiving half gets nothing (drop-all filter).
-pub fn open_tx(iface: &Interface) -> Result<Box<dyn FrameTx>, LinkError> {
+pub fn open_tx(iface: &Interface) -> Result<PnetTx, LinkError> {
     let (tx, _) = channel(iface, &bpf::drop_all())?;
-    Ok(Box::new(PnetTx {
+    Ok(PnetTx {
         tx,
-        buf: [0; FRAME_BUFFER],
-    }))
+        buf: Box::new([0; FRAME_BUFFER]),
+    })
 }
 
-pub fn open_rx(iface: &Interface, filter: &[bpf::Insn]) -> Result<Box<dyn FrameRx>, LinkError> {
+pub fn open_rx(iface: &Interface, filter: &[bpf::Insn]) -> Result<PnetRx, LinkError> {
     let (_, rx) = channel(iface, filter)?;
-    Ok(Box::new(PnetRx { rx }))
+    Ok(PnetRx { rx })
 }
 
-impl FrameTx for PnetTx {
-    fn send_batch(
+impl PnetTx {
+    pub fn send_batch<F: FnMut(usize, &mut [u8]) -> usize>(
         &mut self,
         count: usize,
-        fill: &mut dyn FnMut(usize, &mut [u8]) -> usize,
+        mut fill: F,
     ) -> io::Result<()> {
         for i in 0..count {
-            let len = fill(i, &mut self.buf);
+            let len = fill(i, &mut self.buf[..]);
             loop {
                 match self.tx.send_to(&self.buf[..len], None) {
                     Some(Ok(())) => break,
@@ -104,17 +105,17 @@ impl FrameTx for PnetTx {
     }
 }
 
-impl FrameRx for PnetRx {
-    fn recv_batch(
+impl PnetRx {
+    pub fn recv_batch<F: FnMut(&[u8], u64)>(
         &mut self,
         _timeout: Duration,
-        on_frame: &mut dyn FnMut(&[u8], u64),
+        mut on_frame: F,
     ) -> io::Result<usize> {
         // pnet waits READ_TIMEOUT at most, fixed when the channel opened.
         match self.rx.next() {
             Ok(frame) => {
                 // pnet has no kernel timestamp: the time we read it.
-                on_frame(frame, crate::rate::unix_micros());
+                on_frame(frame, crate::engine::rate::unix_micros());
                 Ok(1)
             }
             Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(0),

@@ -1,8 +1,9 @@
 //! CSV (RFC 4180) with a header row naming the same fields as ndjson.
-//! No field can contain a comma, quote or newline, so none is quoted.
+//! No field can contain a comma, quote or newline (an IPv6 address has
+//! colons, a state may have a `|`), so none is quoted.
 
 use super::{Format, RunInfo};
-use crate::rx::Finding;
+use crate::domain::Record;
 use std::io::Write;
 
 pub const HEADER: &str = "ip,port,proto,state,reason,ttl,ts";
@@ -15,12 +16,12 @@ impl Format for Csv {
         w.push(b'\n');
     }
 
-    fn record(&mut self, w: &mut Vec<u8>, f: &Finding) {
+    fn record(&mut self, w: &mut Vec<u8>, r: &Record) {
         // Writing to a Vec cannot fail.
         let _ = writeln!(
             w,
-            "{},{},tcp,{},{},{},{}",
-            f.ip, f.port, f.state, f.reason, f.ttl, f.ts
+            "{},{},{},{},{},{},{}",
+            r.ip, r.port, r.proto, r.state, r.reason, r.ttl, r.ts
         );
     }
 
@@ -41,7 +42,8 @@ mod tests {
             "ip,port,proto,state,reason,ttl,ts\n\
              198.18.4.7,80,tcp,open,syn-ack,64,1732240000\n\
              198.18.4.8,23,tcp,closed,reset,63,1732240001\n\
-             198.18.14.0,25,tcp,filtered,admin-prohibited,255,1732240002\n"
+             198.18.14.0,25,tcp,filtered,admin-prohibited,255,1732240002\n\
+             2001:2:0:300::1abc,443,tcp,filtered,no-route,64,1732240003\n"
         );
     }
 }

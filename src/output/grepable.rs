@@ -3,7 +3,7 @@
 //! protocol, owner, service, RPC info, version), and a comment footer.
 
 use super::{EndInfo, Format, RunInfo, ctime_utc};
-use crate::rx::Finding;
+use crate::domain::Record;
 use std::io::Write;
 
 pub struct Grepable;
@@ -19,11 +19,11 @@ impl Format for Grepable {
         );
     }
 
-    fn record(&mut self, w: &mut Vec<u8>, f: &Finding) {
+    fn record(&mut self, w: &mut Vec<u8>, r: &Record) {
         let _ = writeln!(
             w,
-            "Host: {} ()\tPorts: {}/{}/tcp/////",
-            f.ip, f.port, f.state
+            "Host: {} ()\tPorts: {}/{}/{}/////",
+            r.ip, r.port, r.state, r.proto
         );
     }
 
@@ -63,7 +63,8 @@ mod tests {
              Host: 198.18.4.7 ()\tPorts: 80/open/tcp/////\n\
              Host: 198.18.4.8 ()\tPorts: 23/closed/tcp/////\n\
              Host: 198.18.14.0 ()\tPorts: 25/filtered/tcp/////\n\
-             # synsweep done at Fri Nov 22 01:46:50 2024 -- 3 results in 10.25 seconds\n"
+             Host: 2001:2:0:300::1abc ()\tPorts: 443/filtered/tcp/////\n\
+             # synsweep done at Fri Nov 22 01:46:50 2024 -- 4 results in 10.25 seconds\n"
         );
     }
 }

@@ -1,9 +1,9 @@
-//! masscan's `-oL` format: `STATE tcp PORT IP TIMESTAMP`, between a
+//! masscan's `-oL` format: `STATE PROTO PORT IP TIMESTAMP`, between a
 //! `#masscan`-style first line and a `# end` last line, which masscan's
 //! readers expect and skip.
 
 use super::{EndInfo, Format, RunInfo};
-use crate::rx::Finding;
+use crate::domain::Record;
 use std::io::Write;
 
 pub struct List;
@@ -15,9 +15,9 @@ impl Format for List {
         w.extend_from_slice(b"#synsweep\n");
     }
 
-    fn record(&mut self, w: &mut Vec<u8>, f: &Finding) {
+    fn record(&mut self, w: &mut Vec<u8>, r: &Record) {
         // Writing to a Vec cannot fail.
-        let _ = writeln!(w, "{} tcp {} {} {}", f.state, f.port, f.ip, f.ts);
+        let _ = writeln!(w, "{} {} {} {} {}", r.state, r.proto, r.port, r.ip, r.ts);
     }
 
     fn end(&mut self, w: &mut Vec<u8>, _run: &RunInfo, _end: &EndInfo) {
@@ -50,6 +50,7 @@ mod tests {
              open tcp 80 198.18.4.7 1732240000\n\
              closed tcp 23 198.18.4.8 1732240001\n\
              filtered tcp 25 198.18.14.0 1732240002\n\
+             filtered tcp 443 2001:2:0:300::1abc 1732240003\n\
              # end\n"
         );
     }

@@ -19,14 +19,14 @@ mod list;
 mod ndjson;
 mod xml;
 
-use crate::rx::Finding;
+use crate::domain::{Protocol, Record};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The output formats, by their `--format` names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FormatKind {
     /// masscan -oL lines: `open tcp 80 198.18.4.7 1732240000`
     List,
@@ -41,6 +41,19 @@ pub enum FormatKind {
 }
 
 impl FormatKind {
+    pub const ALL: [FormatKind; 5] = [
+        FormatKind::List,
+        FormatKind::Ndjson,
+        FormatKind::Csv,
+        FormatKind::Xml,
+        FormatKind::Grepable,
+    ];
+    pub const NAMES: [&'static str; 5] = ["list", "ndjson", "csv", "xml", "grepable"];
+
+    pub fn from_name(s: &str) -> Option<FormatKind> {
+        FormatKind::ALL.into_iter().find(|f| f.name() == s)
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             FormatKind::List => "list",
@@ -68,6 +81,16 @@ pub struct RunInfo {
     pub start_unix: u64,
     /// The command line, as typed.
     pub command_line: String,
+    /// One entry per protocol scanned.
+    pub scans: Vec<ScanInfo>,
+}
+
+/// What nmap XML's `scaninfo` says of one protocol's ports.
+#[derive(Clone, Debug)]
+pub struct ScanInfo {
+    /// nmap's scan type word: `syn`, `ack`, `udp`...
+    pub scan_type: &'static str,
+    pub protocol: Protocol,
     /// Scanned ports, `22,80,8000-8100`.
     pub ports: String,
     pub port_count: usize,
@@ -85,7 +108,7 @@ pub struct EndInfo {
 pub trait Format: Send {
     fn begin(&mut self, _w: &mut Vec<u8>, _run: &RunInfo) {}
     /// Appends one whole record to `w`.
-    fn record(&mut self, w: &mut Vec<u8>, f: &Finding);
+    fn record(&mut self, w: &mut Vec<u8>, r: &Record);
     fn end(&mut self, _w: &mut Vec<u8>, _run: &RunInfo, _end: &EndInfo) {}
     /// Where the footer starts in a finished file of this format, so the
     /// file can be continued. No footer: the end of the text.
@@ -166,6 +189,8 @@ pub struct ResultWriter {
     /// What the output is called in errors.
     label: String,
     records: u64,
+    /// The header is still to be written (`start`).
+    header_due: bool,
 }
 
 #[derive(Debug)]
@@ -226,8 +251,9 @@ fn continue_file(
 }
 
 impl ResultWriter {
-    /// Opens the destination and writes the format's header (unless
-    /// continuing a file that has one).
+    /// Opens the destination. Nothing is written until `start`, so a scan
+    /// that fails before it begins (no link, no privilege) leaves no
+    /// half-document on standard output.
     pub fn create(
         spec: &OutputSpec,
         run: RunInfo,
@@ -272,7 +298,7 @@ impl ResultWriter {
                 )
             }
         };
-        let mut w = ResultWriter {
+        let w = ResultWriter {
             format,
             run,
             out: BufWriter::with_capacity(256 << 10, sink),
@@ -284,13 +310,18 @@ impl ResultWriter {
             },
             file,
             records,
+            header_due: kept == 0,
         };
-        // A continued file already has its header.
-        if kept == 0 {
-            w.format.begin(&mut w.record, &w.run);
-            w.put()?;
-        }
         Ok(w)
+    }
+
+    /// Writes the format's header, unless continuing a file that has one.
+    pub fn start(&mut self) -> Result<(), OutputError> {
+        if std::mem::take(&mut self.header_due) {
+            self.format.begin(&mut self.record, &self.run);
+            self.put()?;
+        }
+        Ok(())
     }
 
     fn check(&self, r: io::Result<()>) -> Result<(), OutputError> {
@@ -307,8 +338,11 @@ impl ResultWriter {
         self.check(r)
     }
 
-    pub fn write(&mut self, f: &Finding) -> Result<(), OutputError> {
-        self.format.record(&mut self.record, f);
+    pub fn write(&mut self, r: &Record) -> Result<(), OutputError> {
+        if self.header_due {
+            self.start()?;
+        }
+        self.format.record(&mut self.record, r);
         self.records += 1;
         self.put()
     }
@@ -327,6 +361,7 @@ impl ResultWriter {
 
     /// Writes the footer, flushes, syncs and renames into place.
     pub fn finish(mut self, end: &EndInfo) -> Result<(), OutputError> {
+        self.start()?;
         let end = EndInfo {
             records: self.records,
             ..end.clone()
@@ -384,35 +419,51 @@ pub fn ctime_utc(unix: u64) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::rx::{PortState, Reason};
-    use std::net::Ipv4Addr;
+    use crate::domain::{Reason, State};
 
-    pub fn findings() -> Vec<Finding> {
+    pub fn records() -> Vec<Record> {
+        let r = |ip: &str, port, state, reason, ttl, ts| Record {
+            ip: ip.parse().unwrap(),
+            proto: Protocol::Tcp,
+            port,
+            state,
+            reason,
+            ttl,
+            ts,
+        };
         vec![
-            Finding {
-                ip: Ipv4Addr::new(198, 18, 4, 7),
-                port: 80,
-                state: PortState::Open,
-                reason: Reason::SynAck,
-                ttl: 64,
-                ts: 1732240000,
-            },
-            Finding {
-                ip: Ipv4Addr::new(198, 18, 4, 8),
-                port: 23,
-                state: PortState::Closed,
-                reason: Reason::Reset,
-                ttl: 63,
-                ts: 1732240001,
-            },
-            Finding {
-                ip: Ipv4Addr::new(198, 18, 14, 0),
-                port: 25,
-                state: PortState::Filtered,
-                reason: Reason::AdminProhibited,
-                ttl: 255,
-                ts: 1732240002,
-            },
+            r(
+                "198.18.4.7",
+                80,
+                State::Open,
+                Reason::SynAck,
+                64,
+                1732240000,
+            ),
+            r(
+                "198.18.4.8",
+                23,
+                State::Closed,
+                Reason::Reset,
+                63,
+                1732240001,
+            ),
+            r(
+                "198.18.14.0",
+                25,
+                State::Filtered,
+                Reason::AdminProhibited,
+                255,
+                1732240002,
+            ),
+            r(
+                "2001:2:0:300::1abc",
+                443,
+                State::Filtered,
+                Reason::NoRoute,
+                64,
+                1732240003,
+            ),
         ]
     }
 
@@ -420,8 +471,12 @@ pub(crate) mod tests {
         RunInfo {
             start_unix: 1732240000,
             command_line: "synsweep 198.18.0.0/20 -p 23,25,80 --format x".into(),
-            ports: "23,25,80".into(),
-            port_count: 3,
+            scans: vec![ScanInfo {
+                scan_type: "syn",
+                protocol: Protocol::Tcp,
+                ports: "23,25,80".into(),
+                port_count: 3,
+            }],
         }
     }
 
@@ -429,7 +484,7 @@ pub(crate) mod tests {
         EndInfo {
             end_unix: 1732240010,
             elapsed: Duration::from_millis(10_250),
-            records: 3,
+            records: 4,
         }
     }
 
@@ -437,7 +492,7 @@ pub(crate) mod tests {
         let mut f = kind.formatter();
         let mut out = Vec::new();
         f.begin(&mut out, &run_info());
-        for x in findings() {
+        for x in records() {
             f.record(&mut out, &x);
         }
         f.end(&mut out, &run_info(), &end_info());
@@ -451,7 +506,7 @@ pub(crate) mod tests {
         d
     }
 
-    fn write_all(spec: &OutputSpec, mode: Continue, fs: &[Finding]) {
+    fn write_all(spec: &OutputSpec, mode: Continue, fs: &[Record]) {
         let mut w = ResultWriter::create(spec, run_info(), mode).unwrap();
         for f in fs {
             w.write(f).unwrap();
@@ -469,7 +524,8 @@ pub(crate) mod tests {
             format: FormatKind::Csv,
         };
         let mut w = ResultWriter::create(&spec, run_info(), Continue::Fresh).unwrap();
-        for f in findings() {
+        w.start().unwrap();
+        for f in records() {
             w.write(&f).unwrap();
         }
         w.sync().unwrap();
@@ -499,7 +555,7 @@ pub(crate) mod tests {
     #[test]
     fn continuing_a_file_gives_one_file_with_one_header_and_footer() {
         let d = temp_dir("continue");
-        let all = findings();
+        let all = records();
         for kind in [
             FormatKind::List,
             FormatKind::Ndjson,
@@ -566,7 +622,8 @@ pub(crate) mod tests {
         };
         assert!(spec.file().is_none());
         let mut w = ResultWriter::create(&spec, run_info(), Continue::Existing).unwrap();
-        for f in findings() {
+        w.start().unwrap();
+        for f in records() {
             w.write(&f).unwrap();
         }
         w.finish(&end_info()).unwrap();

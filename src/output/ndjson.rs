@@ -3,18 +3,18 @@
 //! so no escaping is ever needed.
 
 use super::Format;
-use crate::rx::Finding;
+use crate::domain::Record;
 use std::io::Write;
 
 pub struct Ndjson;
 
 impl Format for Ndjson {
-    fn record(&mut self, w: &mut Vec<u8>, f: &Finding) {
+    fn record(&mut self, w: &mut Vec<u8>, r: &Record) {
         // Writing to a Vec cannot fail.
         let _ = writeln!(
             w,
-            r#"{{"ip":"{}","port":{},"proto":"tcp","state":"{}","reason":"{}","ttl":{},"ts":{}}}"#,
-            f.ip, f.port, f.state, f.reason, f.ttl, f.ts
+            r#"{{"ip":"{}","port":{},"proto":"{}","state":"{}","reason":"{}","ttl":{},"ts":{}}}"#,
+            r.ip, r.port, r.proto, r.state, r.reason, r.ttl, r.ts
         );
     }
 
@@ -40,6 +40,10 @@ mod tests {
             lines[2],
             r#"{"ip":"198.18.14.0","port":25,"proto":"tcp","state":"filtered","reason":"admin-prohibited","ttl":255,"ts":1732240002}"#
         );
-        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            lines[3],
+            r#"{"ip":"2001:2:0:300::1abc","port":443,"proto":"tcp","state":"filtered","reason":"no-route","ttl":64,"ts":1732240003}"#
+        );
+        assert_eq!(lines.len(), 4);
     }
 }

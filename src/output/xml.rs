@@ -6,7 +6,7 @@
 //! synsweep names itself in `args`, `version` and a comment instead.
 
 use super::{EndInfo, Format, RunInfo, ctime_utc};
-use crate::rx::Finding;
+use crate::domain::{Family, Record};
 use std::io::Write;
 
 #[derive(Default)]
@@ -36,30 +36,39 @@ impl Format for Xml {
             w,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE nmaprun>\n\
              <!-- synsweep {v} scan initiated {when} -->\n\
-             <nmaprun scanner=\"nmap\" args=\"{args}\" start=\"{start}\" startstr=\"{when}\" version=\"synsweep-{v}\" xmloutputversion=\"1.05\">\n\
-             <scaninfo type=\"syn\" protocol=\"tcp\" numservices=\"{n}\" services=\"{ports}\"/>\n\
-             <verbose level=\"0\"/>\n<debugging level=\"0\"/>\n",
+             <nmaprun scanner=\"nmap\" args=\"{args}\" start=\"{start}\" startstr=\"{when}\" version=\"synsweep-{v}\" xmloutputversion=\"1.05\">\n",
             v = env!("CARGO_PKG_VERSION"),
             when = ctime_utc(run.start_unix),
             args = attr(&run.command_line),
             start = run.start_unix,
-            n = run.port_count,
-            ports = attr(&run.ports),
         );
+        for scan in &run.scans {
+            let _ = writeln!(
+                w,
+                "<scaninfo type=\"{t}\" protocol=\"{p}\" numservices=\"{n}\" services=\"{ports}\"/>",
+                t = scan.scan_type,
+                p = scan.protocol,
+                n = scan.port_count,
+                ports = attr(&scan.ports),
+            );
+        }
+        w.extend_from_slice(b"<verbose level=\"0\"/>\n<debugging level=\"0\"/>\n");
     }
 
-    fn record(&mut self, w: &mut Vec<u8>, f: &Finding) {
+    fn record(&mut self, w: &mut Vec<u8>, r: &Record) {
         let _ = writeln!(
             w,
-            "<host starttime=\"{ts}\" endtime=\"{ts}\"><status state=\"up\" reason=\"{r}\" reason_ttl=\"{ttl}\"/>\
-             <address addr=\"{ip}\" addrtype=\"ipv4\"/><ports><port protocol=\"tcp\" portid=\"{port}\">\
-             <state state=\"{st}\" reason=\"{r}\" reason_ttl=\"{ttl}\"/></port></ports></host>",
-            ts = f.ts,
-            r = f.reason,
-            ttl = f.ttl,
-            ip = f.ip,
-            port = f.port,
-            st = f.state,
+            "<host starttime=\"{ts}\" endtime=\"{ts}\"><status state=\"up\" reason=\"{why}\" reason_ttl=\"{ttl}\"/>\
+             <address addr=\"{ip}\" addrtype=\"{family}\"/><ports><port protocol=\"{proto}\" portid=\"{port}\">\
+             <state state=\"{st}\" reason=\"{why}\" reason_ttl=\"{ttl}\"/></port></ports></host>",
+            ts = r.ts,
+            why = r.reason,
+            ttl = r.ttl,
+            ip = r.ip,
+            family = Family::of(&r.ip).addrtype(),
+            proto = r.proto,
+            port = r.port,
+            st = r.state,
         );
     }
 
@@ -101,8 +110,9 @@ mod tests {
             "<scaninfo type=\"syn\" protocol=\"tcp\" numservices=\"3\" services=\"23,25,80\"/>"
         ));
         assert!(x.contains("<address addr=\"198.18.14.0\" addrtype=\"ipv4\"/><ports><port protocol=\"tcp\" portid=\"25\"><state state=\"filtered\" reason=\"admin-prohibited\" reason_ttl=\"255\"/>"));
-        assert!(x.contains("<hosts up=\"3\" down=\"0\" total=\"3\"/></runstats>\n</nmaprun>\n"));
-        assert_eq!(x.matches("<host ").count(), 3);
+        assert!(x.contains("<address addr=\"2001:2:0:300::1abc\" addrtype=\"ipv6\"/><ports><port protocol=\"tcp\" portid=\"443\"><state state=\"filtered\" reason=\"no-route\" reason_ttl=\"64\"/>"));
+        assert!(x.contains("<hosts up=\"4\" down=\"0\" total=\"4\"/></runstats>\n</nmaprun>\n"));
+        assert_eq!(x.matches("<host ").count(), 4);
     }
 
     #[test]

@@ -1,28 +1,13 @@
-//! Packets on the wire: the SYN template we send, the replies we parse,
-//! and ARP for finding the next hop. Building and parsing go through
-//! etherparse; the per-probe hot path only patches the template in place.
+//! Packets on the wire: the frame templates probe modules build on, the
+//! replies we parse (both families), and ARP and Neighbor Discovery for
+//! finding the next hop. Building and parsing go through etherparse; the
+//! per-probe hot path only patches a template in place.
 
 pub mod arp;
 pub mod checksum;
+pub mod nd;
 pub mod reply;
 pub mod template;
-
-/// Ethernet + IPv4 + TCP header offsets, as the template lays them out.
-pub mod offsets {
-    pub const ETH_LEN: usize = 14;
-    pub const IP: usize = ETH_LEN;
-    pub const IP_ID: usize = IP + 4;
-    pub const IP_CHECKSUM: usize = IP + 10;
-    pub const IP_SRC: usize = IP + 12;
-    pub const IP_DST: usize = IP + 16;
-    pub const IP_LEN: usize = 20;
-    pub const TCP: usize = IP + IP_LEN;
-    pub const TCP_SRC_PORT: usize = TCP;
-    pub const TCP_DST_PORT: usize = TCP + 2;
-    pub const TCP_SEQ: usize = TCP + 4;
-    pub const TCP_CHECKSUM: usize = TCP + 16;
-    pub const TCP_OPTIONS: usize = TCP + 20;
-}
 
 pub type MacAddr = [u8; 6];
 

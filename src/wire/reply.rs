@@ -1,90 +1,142 @@
-//! Replies as they come off the wire: a TCP segment, or an ICMP destination
-//! unreachable that quotes the probe it answers.
+//! Replies as they come off the wire, either family: a TCP segment, or an
+//! ICMP/ICMPv6 destination unreachable that quotes the probe it answers.
 //!
-//! Parsing only extracts fields; whether a reply is ours is decided by the
-//! cookie in `rx.rs`. Checksums are not verified: on veth and on NICs with
-//! receive offload, captured frames often carry partial checksums, and the
-//! cookie already rejects anything that was not sent in answer to us.
+//! Parsing only extracts fields and checks lengths; whether a reply is
+//! ours is decided by the probe module from the cookie it carries.
+//! Checksums are not verified: on veth and on NICs with receive offload,
+//! captured frames often carry partial checksums, and the cookie already
+//! rejects anything that was not sent in answer to us. Every length is
+//! checked before it is used, so no frame, however cut or forged, panics.
 
 use etherparse::{
-    EtherType, Ethernet2HeaderSlice, Icmpv4Slice, IpNumber, Ipv4HeaderSlice, TcpHeaderSlice,
-    TcpOptionElement,
+    EtherType, Ethernet2HeaderSlice, Icmpv4Slice, Icmpv6Slice, IpNumber, Ipv4HeaderSlice,
+    Ipv6HeaderSlice, TcpHeaderSlice, TcpOptionElement,
 };
+use std::net::IpAddr;
 
 /// TCP header flag bits.
 pub mod tcp_flags {
     pub const FIN: u8 = 0x01;
     pub const SYN: u8 = 0x02;
     pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
     pub const ACK: u8 = 0x10;
+    pub const URG: u8 = 0x20;
 }
 
+/// ICMPv4 type 3, destination unreachable.
+pub const ICMP_DEST_UNREACHABLE: u8 = 3;
+/// ICMPv6 type 1, destination unreachable.
+pub const ICMPV6_DEST_UNREACHABLE: u8 = 1;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpReply {
-    pub src_ip: u32,
-    pub dst_ip: u32,
+pub struct TcpSegment {
     pub src_port: u16,
     pub dst_port: u16,
     pub seq: u32,
     pub ack: u32,
     pub flags: u8,
-    pub ttl: u8,
+    pub window: u16,
     /// TSecr of a timestamp option: our TSval echoed back.
     pub ts_echo: Option<u32>,
 }
 
-/// The probe an ICMP error quotes: its IPv4 header and first 8 TCP bytes.
+/// The probe an ICMP error quotes: its IP addresses and protocol, and the
+/// start of its transport header (at least the 8 bytes RFC 792 promises).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QuotedSyn {
-    pub src_ip: u32,
-    pub dst_ip: u32,
-    pub src_port: u16,
-    pub dst_port: u16,
-    pub seq: u32,
+pub struct Quoted<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub protocol: u8,
+    pub transport: &'a [u8],
+}
+
+impl Quoted<'_> {
+    pub fn src_port(&self) -> u16 {
+        u16::from_be_bytes([self.transport[0], self.transport[1]])
+    }
+    pub fn dst_port(&self) -> u16 {
+        u16::from_be_bytes([self.transport[2], self.transport[3]])
+    }
+    /// Bytes 4..8 of the quoted transport header: a TCP sequence number.
+    pub fn word1(&self) -> u32 {
+        let t = self.transport;
+        u32::from_be_bytes([t[4], t[5], t[6], t[7]])
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UnreachableReply {
-    /// Who sent the ICMP error (the target or a router on the way).
-    pub from_ip: u32,
-    pub dst_ip: u32,
-    pub code: u8,
+pub enum Transport<'a> {
+    Tcp(TcpSegment),
+    /// ICMPv4 type 3 or ICMPv6 type 1, with its code.
+    Unreachable {
+        code: u8,
+        quoted: Quoted<'a>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    /// TTL or hop limit as it arrived.
     pub ttl: u8,
-    pub quoted: QuotedSyn,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reply {
-    Tcp(TcpReply),
-    Unreachable(UnreachableReply),
+    pub transport: Transport<'a>,
 }
 
 /// Why a frame is not a reply we could use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NotAReply {
-    /// Not IPv4 (ARP, IPv6, LLDP ...).
-    NotIpv4,
+    /// Neither IPv4 nor IPv6 (ARP, LLDP ...).
+    NotIp,
     /// Too short or inconsistent lengths.
     Malformed,
-    /// A later fragment, or a protocol other than TCP and ICMP.
+    /// A later fragment, an extension header, or another protocol.
     OtherTraffic,
-    /// ICMP, but not a destination unreachable quoting a TCP segment.
+    /// ICMP, but not a destination unreachable quoting a probe.
     OtherIcmp,
 }
 
-/// ICMP type 3, destination unreachable.
-pub const ICMP_DEST_UNREACHABLE: u8 = 3;
-
-pub fn parse_frame(frame: &[u8]) -> Result<Reply, NotAReply> {
+pub fn parse_frame(frame: &[u8]) -> Result<Reply<'_>, NotAReply> {
     let eth = Ethernet2HeaderSlice::from_slice(frame).map_err(|_| NotAReply::Malformed)?;
-    if eth.ether_type() != EtherType::IPV4 {
-        return Err(NotAReply::NotIpv4);
+    let packet = &frame[eth.slice().len()..];
+    match eth.ether_type() {
+        EtherType::IPV4 => parse_ipv4(packet),
+        EtherType::IPV6 => parse_ipv6(packet),
+        _ => Err(NotAReply::NotIp),
     }
-    parse_ipv4(&frame[eth.slice().len()..])
+}
+
+/// An IP packet of either version, told by its first nibble.
+pub fn parse_ip(packet: &[u8]) -> Result<Reply<'_>, NotAReply> {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) => parse_ipv4(packet),
+        Some(6) => parse_ipv6(packet),
+        Some(_) => Err(NotAReply::NotIp),
+        None => Err(NotAReply::Malformed),
+    }
+}
+
+fn parse_tcp(payload: &[u8]) -> Result<TcpSegment, NotAReply> {
+    let tcp = TcpHeaderSlice::from_slice(payload).map_err(|_| NotAReply::Malformed)?;
+    let ts_echo = tcp.options_iterator().find_map(|o| match o {
+        Ok(TcpOptionElement::Timestamp(_, echo)) => Some(echo),
+        _ => None,
+    });
+    Ok(TcpSegment {
+        src_port: tcp.source_port(),
+        dst_port: tcp.destination_port(),
+        seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
+        // Flags live in byte 13 of the header.
+        flags: tcp.slice()[13],
+        window: tcp.window_size(),
+        ts_echo,
+    })
 }
 
 /// An IPv4 packet with its header first.
-pub fn parse_ipv4(packet: &[u8]) -> Result<Reply, NotAReply> {
+pub fn parse_ipv4(packet: &[u8]) -> Result<Reply<'_>, NotAReply> {
     let ip = Ipv4HeaderSlice::from_slice(packet).map_err(|_| NotAReply::Malformed)?;
     let header_len = ip.slice().len();
     let total = usize::from(ip.total_len());
@@ -92,101 +144,162 @@ pub fn parse_ipv4(packet: &[u8]) -> Result<Reply, NotAReply> {
     if total < header_len || total > packet.len() {
         return Err(NotAReply::Malformed);
     }
-    if ip.fragments_offset().value() != 0 {
+    if ip.fragments_offset().value() != 0 || ip.more_fragments() {
         return Err(NotAReply::OtherTraffic);
     }
     let payload = &packet[header_len..total];
-    let src_ip = u32::from_be_bytes(ip.source());
-    let dst_ip = u32::from_be_bytes(ip.destination());
-    let ttl = ip.ttl();
-    match ip.protocol() {
-        IpNumber::TCP => {
-            let tcp = TcpHeaderSlice::from_slice(payload).map_err(|_| NotAReply::Malformed)?;
-            let ts_echo = tcp.options_iterator().find_map(|o| match o {
-                Ok(TcpOptionElement::Timestamp(_, echo)) => Some(echo),
-                _ => None,
-            });
-            // Flags live in byte 13 of the header.
-            let flags = tcp.slice()[13];
-            Ok(Reply::Tcp(TcpReply {
-                src_ip,
-                dst_ip,
-                src_port: tcp.source_port(),
-                dst_port: tcp.destination_port(),
-                seq: tcp.sequence_number(),
-                ack: tcp.acknowledgment_number(),
-                flags,
-                ttl,
-                ts_echo,
-            }))
-        }
+    let (src, dst) = (
+        IpAddr::V4(ip.source_addr()),
+        IpAddr::V4(ip.destination_addr()),
+    );
+    let transport = match ip.protocol() {
+        IpNumber::TCP => Transport::Tcp(parse_tcp(payload)?),
         IpNumber::ICMP => {
             let icmp = Icmpv4Slice::from_slice(payload).map_err(|_| NotAReply::Malformed)?;
             if icmp.type_u8() != ICMP_DEST_UNREACHABLE {
                 return Err(NotAReply::OtherIcmp);
             }
-            let quoted = parse_quoted(icmp.payload()).ok_or(NotAReply::OtherIcmp)?;
-            Ok(Reply::Unreachable(UnreachableReply {
-                from_ip: src_ip,
-                dst_ip,
+            Transport::Unreachable {
                 code: icmp.code_u8(),
-                ttl,
-                quoted,
-            }))
+                quoted: quoted_ipv4(icmp.payload()).ok_or(NotAReply::OtherIcmp)?,
+            }
         }
-        _ => Err(NotAReply::OtherTraffic),
-    }
-}
-
-/// RFC 792 guarantees the quoted IP header plus 8 bytes of its payload:
-/// exactly the TCP ports and sequence number.
-fn parse_quoted(quote: &[u8]) -> Option<QuotedSyn> {
-    let ip = Ipv4HeaderSlice::from_slice(quote).ok()?;
-    if ip.protocol() != IpNumber::TCP {
-        return None;
-    }
-    let tcp = quote.get(ip.slice().len()..ip.slice().len() + 8)?;
-    Some(QuotedSyn {
-        src_ip: u32::from_be_bytes(ip.source()),
-        dst_ip: u32::from_be_bytes(ip.destination()),
-        src_port: u16::from_be_bytes([tcp[0], tcp[1]]),
-        dst_port: u16::from_be_bytes([tcp[2], tcp[3]]),
-        seq: u32::from_be_bytes([tcp[4], tcp[5], tcp[6], tcp[7]]),
+        _ => return Err(NotAReply::OtherTraffic),
+    };
+    Ok(Reply {
+        src,
+        dst,
+        ttl: ip.ttl(),
+        transport,
     })
 }
 
+/// An IPv6 packet with its fixed header first. Replies to our probes carry
+/// no extension headers; anything that does is not one.
+pub fn parse_ipv6(packet: &[u8]) -> Result<Reply<'_>, NotAReply> {
+    let ip = Ipv6HeaderSlice::from_slice(packet).map_err(|_| NotAReply::Malformed)?;
+    let end = super::template::IPV6_LEN + usize::from(ip.payload_length());
+    if end > packet.len() {
+        return Err(NotAReply::Malformed);
+    }
+    let payload = &packet[super::template::IPV6_LEN..end];
+    let (src, dst) = (
+        IpAddr::V6(ip.source_addr()),
+        IpAddr::V6(ip.destination_addr()),
+    );
+    let transport = match ip.next_header() {
+        IpNumber::TCP => Transport::Tcp(parse_tcp(payload)?),
+        IpNumber::IPV6_ICMP => {
+            let icmp = Icmpv6Slice::from_slice(payload).map_err(|_| NotAReply::Malformed)?;
+            if icmp.type_u8() != ICMPV6_DEST_UNREACHABLE {
+                return Err(NotAReply::OtherIcmp);
+            }
+            Transport::Unreachable {
+                code: icmp.code_u8(),
+                quoted: quoted_ipv6(icmp.payload()).ok_or(NotAReply::OtherIcmp)?,
+            }
+        }
+        _ => return Err(NotAReply::OtherTraffic),
+    };
+    Ok(Reply {
+        src,
+        dst,
+        ttl: ip.hop_limit(),
+        transport,
+    })
+}
+
+/// RFC 792 guarantees the quoted IPv4 header plus 8 bytes of its payload:
+/// exactly the TCP ports and sequence number, or the whole UDP header.
+fn quoted_ipv4(quote: &[u8]) -> Option<Quoted<'_>> {
+    let ip = Ipv4HeaderSlice::from_slice(quote).ok()?;
+    let start = ip.slice().len();
+    let transport = quote.get(start..)?;
+    (transport.len() >= 8).then_some(Quoted {
+        src: IpAddr::V4(ip.source_addr()),
+        dst: IpAddr::V4(ip.destination_addr()),
+        protocol: ip.protocol().0,
+        transport,
+    })
+}
+
+/// RFC 4443 quotes as much of the packet as fits in the minimum MTU.
+fn quoted_ipv6(quote: &[u8]) -> Option<Quoted<'_>> {
+    let ip = Ipv6HeaderSlice::from_slice(quote).ok()?;
+    let transport = quote.get(super::template::IPV6_LEN..)?;
+    (transport.len() >= 8).then_some(Quoted {
+        src: IpAddr::V6(ip.source_addr()),
+        dst: IpAddr::V6(ip.destination_addr()),
+        protocol: ip.next_header().0,
+        transport,
+    })
+}
+
+/// Frames for tests: target answers built the way a kernel builds them.
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::wire::template::{ProbeFields, SYN_FRAME_LEN, SynTemplate, TemplateParams};
-    use etherparse::{Icmpv4Type, PacketBuilder, icmpv4::DestUnreachableHeader};
+    use etherparse::{Icmpv4Type, Icmpv6Type, PacketBuilder, icmpv4::DestUnreachableHeader};
 
-    pub const US: [u8; 4] = [198, 19, 255, 1];
-    pub const TARGET: [u8; 4] = [198, 18, 4, 7];
+    pub const US4: &str = "198.19.255.1";
+    pub const TARGET4: &str = "198.18.4.7";
+    pub const US6: &str = "2001:2:0:ff03::1";
+    pub const TARGET6: &str = "2001:2:0:300::1007";
     const MAC_A: [u8; 6] = [2, 0, 0, 0, 0, 1];
     const MAC_B: [u8; 6] = [2, 0, 0, 0, 0, 2];
 
-    /// A target's TCP answer to our probe, as a kernel would build it.
-    pub fn tcp_answer(
-        sport: u16,
-        dport: u16,
-        seq: u32,
-        ack: u32,
-        syn: bool,
-        rst: bool,
-        echo: Option<u32>,
-    ) -> Vec<u8> {
-        let mut b = PacketBuilder::ethernet2(MAC_B, MAC_A)
-            .ipv4(TARGET, US, 61)
-            .tcp(sport, dport, seq, 65160)
-            .ack(ack);
-        if syn {
+    pub fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// How a TCP answer to our probe is shaped.
+    #[derive(Clone, Copy, Debug)]
+    pub struct TcpAnswer {
+        pub sport: u16,
+        pub dport: u16,
+        pub seq: u32,
+        pub ack: u32,
+        pub flags: u8,
+        pub window: u16,
+        pub echo: Option<u32>,
+    }
+
+    impl TcpAnswer {
+        pub fn new(sport: u16, dport: u16, ack: u32, flags: u8) -> TcpAnswer {
+            TcpAnswer {
+                sport,
+                dport,
+                seq: 99,
+                ack,
+                flags,
+                window: 65160,
+                echo: None,
+            }
+        }
+    }
+
+    /// `from` answering `to` with TCP, as a kernel would build it.
+    pub fn tcp_frame(from: IpAddr, to: IpAddr, a: TcpAnswer) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2(MAC_B, MAC_A);
+        let b = match (from, to) {
+            (IpAddr::V4(f), IpAddr::V4(t)) => b.ipv4(f.octets(), t.octets(), 61),
+            (IpAddr::V6(f), IpAddr::V6(t)) => b.ipv6(f.octets(), t.octets(), 61),
+            _ => panic!("mixed families"),
+        };
+        let mut b = b.tcp(a.sport, a.dport, a.seq, a.window);
+        if a.flags & tcp_flags::ACK != 0 {
+            b = b.ack(a.ack);
+        }
+        if a.flags & tcp_flags::SYN != 0 {
             b = b.syn();
         }
-        if rst {
+        if a.flags & tcp_flags::RST != 0 {
             b = b.rst();
         }
-        if let Some(e) = echo {
+        if a.flags & tcp_flags::FIN != 0 {
+            b = b.fin();
+        }
+        if let Some(e) = a.echo {
             b = b.options(&[TcpOptionElement::Timestamp(12345, e)]).unwrap();
         }
         let mut out = Vec::new();
@@ -194,116 +307,79 @@ pub(crate) mod tests {
         out
     }
 
-    /// An ICMP unreachable quoting `probe` (the frame we sent), cut to
-    /// `quote_len` bytes of its IP packet as a router might.
-    pub fn icmp_answer(code: u8, probe: &[u8], quote_len: usize) -> Vec<u8> {
+    /// `from` sending an unreachable of `code` quoting `probe` (a frame we
+    /// sent), cut to `quote_len` bytes of its IP packet as a router might.
+    pub fn unreachable_frame(from: IpAddr, code: u8, probe: &[u8], quote_len: usize) -> Vec<u8> {
         let quoted = &probe[14..14 + quote_len];
-        let icmp_type = Icmpv4Type::DestinationUnreachable(
-            DestUnreachableHeader::from_values(code, 0).unwrap(),
-        );
+        let to = match parse_frame(probe) {
+            Ok(r) => r.src,
+            Err(_) => panic!("the probe parses"),
+        };
         let mut out = Vec::new();
-        PacketBuilder::ethernet2(MAC_B, MAC_A)
-            .ipv4(TARGET, US, 63)
-            .icmpv4(icmp_type)
-            .write(&mut out, quoted)
-            .unwrap();
+        let b = PacketBuilder::ethernet2(MAC_B, MAC_A);
+        match (from, to) {
+            (IpAddr::V4(f), IpAddr::V4(t)) => b
+                .ipv4(f.octets(), t.octets(), 63)
+                .icmpv4(Icmpv4Type::DestinationUnreachable(
+                    DestUnreachableHeader::from_values(code, 0).unwrap(),
+                ))
+                .write(&mut out, quoted)
+                .unwrap(),
+            (IpAddr::V6(f), IpAddr::V6(t)) => b
+                .ipv6(f.octets(), t.octets(), 63)
+                .icmpv6(Icmpv6Type::DestinationUnreachable(
+                    etherparse::icmpv6::DestUnreachableCode::from_u8(code)
+                        .unwrap_or(etherparse::icmpv6::DestUnreachableCode::NoRoute),
+                ))
+                .write(&mut out, quoted)
+                .unwrap(),
+            _ => panic!("mixed families"),
+        }
+        if from.is_ipv6() {
+            // etherparse knows codes 0-6 only; write any other code raw.
+            out[14 + 40 + 1] = code;
+        }
         out
     }
 
-    pub fn probe_frame(fields: &ProbeFields) -> Vec<u8> {
-        let t = SynTemplate::new(&TemplateParams {
-            src_mac: MAC_A,
-            dst_mac: MAC_B,
-            src_ip: u32::from_be_bytes(US),
-            ttl: 64,
-            window: 1024,
-            mss: 1460,
-        });
-        let mut buf = vec![0; SYN_FRAME_LEN];
-        t.write(&mut buf, fields);
-        buf
-    }
-
     #[test]
-    fn parses_syn_ack_with_timestamp_echo() {
-        let f = tcp_answer(80, 61000, 777, 1001, true, false, Some(4242));
-        match parse_frame(&f).unwrap() {
-            Reply::Tcp(t) => {
-                assert_eq!(
-                    (t.src_port, t.dst_port, t.seq, t.ack, t.ttl),
-                    (80, 61000, 777, 1001, 61)
-                );
-                assert_eq!(
-                    t.flags & (tcp_flags::SYN | tcp_flags::ACK),
-                    tcp_flags::SYN | tcp_flags::ACK
-                );
-                assert_eq!(t.src_ip, u32::from_be_bytes(TARGET));
-                assert_eq!(t.dst_ip, u32::from_be_bytes(US));
-                assert_eq!(t.ts_echo, Some(4242));
-            }
-            other => panic!("{other:?}"),
-        }
-        let rst = tcp_answer(81, 61000, 0, 1001, false, true, None);
-        match parse_frame(&rst).unwrap() {
-            Reply::Tcp(t) => {
-                assert_eq!(t.flags & tcp_flags::RST, tcp_flags::RST);
-                assert_eq!(t.ts_echo, None);
-            }
-            other => panic!("{other:?}"),
+    fn parses_tcp_answers_of_both_families() {
+        for (us, them) in [(US4, TARGET4), (US6, TARGET6)] {
+            let mut a = TcpAnswer::new(80, 61000, 1001, tcp_flags::SYN | tcp_flags::ACK);
+            a.echo = Some(4242);
+            let f = tcp_frame(ip(them), ip(us), a);
+            let r = parse_frame(&f).unwrap();
+            assert_eq!((r.src, r.dst, r.ttl), (ip(them), ip(us), 61));
+            let Transport::Tcp(t) = r.transport else {
+                panic!("{r:?}")
+            };
+            assert_eq!(
+                (t.src_port, t.dst_port, t.seq, t.ack, t.window, t.ts_echo),
+                (80, 61000, 99, 1001, 65160, Some(4242))
+            );
+            assert_eq!(t.flags, tcp_flags::SYN | tcp_flags::ACK);
+            // The IP packet alone parses the same.
+            assert_eq!(parse_ip(&f[14..]), Ok(r));
         }
     }
 
     #[test]
     fn padded_frames_parse_and_truncated_ones_do_not() {
-        let mut f = tcp_answer(80, 61000, 1, 2, false, true, None);
-        f.resize(60, 0); // Ethernet minimum, padding after the IP packet
-        assert!(parse_frame(&f).is_ok());
-        let f = tcp_answer(80, 61000, 1, 2, false, true, None);
-        for cut in [0, 13, 14, 20, 33, f.len() - 1] {
-            assert_eq!(
-                parse_frame(&f[..cut]),
-                Err(NotAReply::Malformed),
-                "cut at {cut}"
-            );
-        }
-    }
-
-    #[test]
-    fn parses_the_probe_quoted_in_an_icmp_error() {
-        let fields = ProbeFields {
-            dst_ip: u32::from_be_bytes(TARGET),
-            src_port: 61007,
-            dst_port: 25,
-            seq: 0xdead_beef,
-            ip_id: 9,
-            tsval: 1,
-        };
-        let probe = probe_frame(&fields);
-        // Full quote (Linux) and the RFC 792 minimum of header + 8 bytes.
-        for quote_len in [SYN_FRAME_LEN - 14, 28] {
-            let f = icmp_answer(13, &probe, quote_len);
-            match parse_frame(&f).unwrap() {
-                Reply::Unreachable(u) => {
-                    assert_eq!(u.code, 13);
-                    assert_eq!(u.ttl, 63);
-                    assert_eq!(u.from_ip, u32::from_be_bytes(TARGET));
-                    assert_eq!(
-                        u.quoted,
-                        QuotedSyn {
-                            src_ip: u32::from_be_bytes(US),
-                            dst_ip: fields.dst_ip,
-                            src_port: 61007,
-                            dst_port: 25,
-                            seq: 0xdead_beef
-                        }
-                    );
-                }
-                other => panic!("{other:?}"),
+        for (us, them) in [(US4, TARGET4), (US6, TARGET6)] {
+            let a = TcpAnswer::new(80, 61000, 2, tcp_flags::RST | tcp_flags::ACK);
+            let mut f = tcp_frame(ip(them), ip(us), a);
+            let len = f.len();
+            f.resize(len + 20, 0); // padding after the IP packet
+            assert!(parse_frame(&f).is_ok());
+            f.truncate(len);
+            for cut in 0..len {
+                assert_eq!(
+                    parse_frame(&f[..cut]),
+                    Err(NotAReply::Malformed),
+                    "cut at {cut}"
+                );
             }
         }
-        // Less than 8 bytes of TCP quoted: unusable.
-        let f = icmp_answer(13, &probe, 27);
-        assert_eq!(parse_frame(&f), Err(NotAReply::OtherIcmp));
     }
 
     #[test]
@@ -312,20 +388,33 @@ pub(crate) mod tests {
         arp.extend_from_slice(&MAC_B);
         arp.extend_from_slice(&[0x08, 0x06]);
         arp.extend_from_slice(&[0; 28]);
-        assert_eq!(parse_frame(&arp), Err(NotAReply::NotIpv4));
+        assert_eq!(parse_frame(&arp), Err(NotAReply::NotIp));
         let mut echo = Vec::new();
         PacketBuilder::ethernet2(MAC_B, MAC_A)
-            .ipv4(TARGET, US, 64)
+            .ipv4([198, 18, 4, 7], [198, 19, 255, 1], 64)
             .icmpv4_echo_request(1, 1)
             .write(&mut echo, &[])
             .unwrap();
         assert_eq!(parse_frame(&echo), Err(NotAReply::OtherIcmp));
+        let mut echo6 = Vec::new();
+        PacketBuilder::ethernet2(MAC_B, MAC_A)
+            .ipv6([1; 16], [2; 16], 64)
+            .icmpv6_echo_request(1, 1)
+            .write(&mut echo6, &[])
+            .unwrap();
+        assert_eq!(parse_frame(&echo6), Err(NotAReply::OtherIcmp));
         let mut udp = Vec::new();
         PacketBuilder::ethernet2(MAC_B, MAC_A)
-            .ipv4(TARGET, US, 64)
+            .ipv6([1; 16], [2; 16], 64)
             .udp(53, 61000)
             .write(&mut udp, &[1, 2, 3])
             .unwrap();
         assert_eq!(parse_frame(&udp), Err(NotAReply::OtherTraffic));
+        // A later IPv4 fragment of a TCP segment.
+        let a = TcpAnswer::new(80, 61000, 2, tcp_flags::RST);
+        let mut frag = tcp_frame(ip(TARGET4), ip(US4), a);
+        frag[20] = 0x00;
+        frag[21] = 0x10;
+        assert_eq!(parse_frame(&frag), Err(NotAReply::OtherTraffic));
     }
 }

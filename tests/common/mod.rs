@@ -138,12 +138,24 @@ impl Lab {
         self.get("LAB_PORTS")
     }
 
-    /// The lab's ground truth: (ip, port) -> (state, reason).
-    pub fn truth(&self) -> BTreeMap<(String, u16), (String, String)> {
+    pub fn block6(&self) -> &str {
+        self.get("LAB_BLOCK6")
+    }
+
+    /// The lab's IPv4 ground truth: (ip, port) -> (state, reason).
+    pub fn truth(&self) -> Results {
+        self.truth_of("4")
+    }
+
+    /// The ground truth of family `4`, `6` or `all`; addresses in Rust's
+    /// spelling (RFC 5952 for IPv6), as synsweep writes them.
+    pub fn truth_of(&self, family: &str) -> Results {
         let o = run(Command::new("bash").arg(lab_script()).args([
             "truth",
             "--id",
             &self.id.to_string(),
+            "--family",
+            family,
         ]));
         assert!(o.status.success(), "lab.sh truth failed: {}", stderr(&o));
         let mut t = BTreeMap::new();
@@ -151,7 +163,7 @@ impl Lab {
             let f: Vec<&str> = line.split_whitespace().collect();
             assert_eq!(f.len(), 4, "truth line {line:?}");
             let prev = t.insert(
-                (f[0].to_string(), f[1].parse().unwrap()),
+                (canonical_ip(f[0]), f[1].parse().unwrap()),
                 (f[2].to_string(), f[3].to_string()),
             );
             assert!(prev.is_none(), "truth lists {line:?} twice");
@@ -203,6 +215,13 @@ pub fn lab_test(
 /// (ip, port) -> (state, reason)
 pub type Results = BTreeMap<(String, u16), (String, String)>;
 
+/// An address as Rust's `IpAddr` writes it.
+pub fn canonical_ip(s: &str) -> String {
+    s.parse::<std::net::IpAddr>()
+        .unwrap_or_else(|_| panic!("not an address: {s:?}"))
+        .to_string()
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         let o = Command::new("bash")
@@ -231,6 +250,7 @@ pub fn read_csv_results(path: &Path) -> BTreeMap<(String, u16), (String, String)
         assert!(ttl > 0);
         let ts: u64 = f[6].parse().expect("ts");
         assert!(ts > 1_700_000_000, "timestamp {ts}");
+        assert_eq!(canonical_ip(f[0]), f[0], "address spelling: {line}");
         let prev = out.insert(
             (f[0].to_string(), f[1].parse().unwrap()),
             (f[3].to_string(), f[4].to_string()),

@@ -4,7 +4,7 @@
 //! transmit and receive sides sit on separate cache lines so they do not
 //! slow each other down.
 
-use crate::rx::PortState;
+use crate::domain::State;
 use hdrhistogram::Histogram;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -42,13 +42,21 @@ pub struct Counters {
     pub dropped: Padded,
     /// Frames the kernel dropped because our receive buffer was full.
     pub kernel_dropped: Padded,
-    /// Distinct results by state: open, closed, filtered.
-    pub found: [Padded; 3],
+    /// Distinct results by state, in `State::ALL` order.
+    pub found: [Padded; State::COUNT],
 }
 
 impl Counters {
-    pub fn found(&self, s: PortState) -> u64 {
-        self.found[s as usize].get()
+    pub fn found(&self, s: State) -> u64 {
+        self.found[s.index()].get()
+    }
+
+    pub fn found_total(&self) -> u64 {
+        self.found.iter().map(Padded::get).sum()
+    }
+
+    pub fn found_counts(&self) -> [u64; State::COUNT] {
+        std::array::from_fn(|i| self.found[i].get())
     }
 }
 
@@ -59,7 +67,7 @@ pub struct RxTally {
     pub valid: u64,
     pub duplicates: u64,
     pub dropped: u64,
-    pub found: [u64; 3],
+    pub found: [u64; State::COUNT],
 }
 
 impl RxTally {
@@ -85,7 +93,7 @@ pub struct Summary {
     pub duplicates: u64,
     pub dropped: u64,
     pub kernel_dropped: u64,
-    pub found: [u64; 3],
+    pub found: [u64; State::COUNT],
     pub send_time: Duration,
     pub elapsed: Duration,
     pub seed: u64,
@@ -109,7 +117,7 @@ impl Summary {
             duplicates: c.duplicates.get(),
             dropped: c.dropped.get(),
             kernel_dropped: c.kernel_dropped.get(),
-            found: [0, 1, 2].map(|i| c.found[i].get()),
+            found: c.found_counts(),
             send_time,
             elapsed,
             seed,
@@ -137,11 +145,7 @@ impl Summary {
             "received  {} frames: {} valid, {} duplicate, {} dropped; {} lost in the kernel (buffer full)",
             self.received, self.valid, self.duplicates, self.dropped, self.kernel_dropped
         );
-        let _ = writeln!(
-            s,
-            "found     {} open, {} closed, {} filtered",
-            self.found[0], self.found[1], self.found[2]
-        );
+        let _ = writeln!(s, "found     {}", found_words(&self.found));
         if let Some(h) = &self.rtt_us {
             let ms = |q: f64| h.value_at_quantile(q) as f64 / 1e3;
             let _ = writeln!(
@@ -179,6 +183,22 @@ pub fn human_duration(d: Duration) -> String {
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
+/// `12 open, 3 closed, 0 filtered`, plus any other state that has results.
+pub fn found_words(found: &[u64; State::COUNT]) -> String {
+    State::ALL
+        .into_iter()
+        .zip(found)
+        .filter(|(s, n)| **n > 0 || s.index() < 3)
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Seconds left at `rate` frames a second, if the rate says anything.
+pub fn eta_secs(planned: u64, sent: u64, rate: f64) -> Option<f64> {
+    (rate > 0.0).then(|| planned.saturating_sub(sent) as f64 / rate)
+}
+
 /// One status line: while sending, rate / percent / found / ETA.
 pub fn status_line(
     rate: f64,
@@ -199,13 +219,9 @@ pub fn status_line(
             left.as_secs()
         ),
         None => {
-            let eta = if rate > 0.0 {
-                human_duration(Duration::from_secs_f64(
-                    planned.saturating_sub(sent) as f64 / rate,
-                ))
-            } else {
-                "-:--:--".into()
-            };
+            let eta = eta_secs(planned, sent, rate).map_or("-:--:--".into(), |s| {
+                human_duration(Duration::from_secs_f64(s))
+            });
             format!(
                 "rate: {:>11}, {pct:6.2}% done, {eta} remaining, found={found}",
                 human_rate(rate)
@@ -310,13 +326,27 @@ mod tests {
             valid: 3,
             duplicates: 1,
             dropped: 2,
-            found: [1, 1, 0],
+            found: [1, 1, 0, 0, 2, 0],
         };
         t.publish(&c);
         t.publish(&c);
         assert_eq!(
-            (c.received.get(), c.valid.get(), c.found(PortState::Closed)),
+            (c.received.get(), c.valid.get(), c.found(State::Closed)),
             (5, 3, 1)
+        );
+        assert_eq!(c.found(State::OpenFiltered), 2);
+        assert_eq!(c.found_total(), 4);
+    }
+
+    #[test]
+    fn found_words_name_the_usual_three_and_any_other() {
+        assert_eq!(
+            found_words(&[1, 0, 2, 0, 0, 0]),
+            "1 open, 0 closed, 2 filtered"
+        );
+        assert_eq!(
+            found_words(&[0, 0, 0, 5, 0, 1]),
+            "0 open, 0 closed, 0 filtered, 5 unfiltered, 1 closed|filtered"
         );
     }
 }

@@ -10,9 +10,9 @@
 //! answer to a probe below the recorded position is in the synced output.
 //! A resumed run re-sends at most `rate x (lag + interval)` probes.
 
+use super::stats::{self, Counters, Padded, Progress};
 use crate::checkpoint::Checkpoint;
-use crate::rx::Finding;
-use crate::stats::{self, Counters, Padded, Progress};
+use crate::domain::{Record, State};
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 /// What the output thread receives.
 pub enum ToOutput {
-    Finding(Finding),
+    Record(Record),
     /// Flush and sync everything so far, then acknowledge.
     Sync(SyncSender<()>),
 }
@@ -51,6 +51,7 @@ impl Watermarks {
 }
 
 /// Where and how often to checkpoint, and what to put in it.
+#[derive(Clone, Debug)]
 pub struct CheckpointPlan {
     pub path: PathBuf,
     pub interval: Duration,
@@ -58,19 +59,21 @@ pub struct CheckpointPlan {
     pub lag: Duration,
     pub config: Vec<String>,
     pub config_hash: u64,
+    pub space_digest: u64,
     /// Position, sent and found counts the run started from.
     pub start_position: u64,
     pub prior_sent: u64,
-    pub prior_found: [u64; 3],
+    pub prior_found: [u64; State::COUNT],
 }
 
 impl CheckpointPlan {
     pub fn at(&self, position: u64, counters: &Counters) -> Checkpoint {
         Checkpoint {
             config_hash: self.config_hash,
+            space_digest: self.space_digest,
             position,
             sent: self.prior_sent + counters.sent.get(),
-            found: [0, 1, 2].map(|i| self.prior_found[i] + counters.found[i].get()),
+            found: std::array::from_fn(|i| self.prior_found[i] + counters.found[i].get()),
             config: self.config.clone(),
         }
     }
@@ -94,7 +97,7 @@ pub struct MonitorReport {
 }
 
 pub fn unix_now() -> u64 {
-    crate::rate::unix_micros() / 1_000_000
+    super::rate::unix_micros() / 1_000_000
 }
 
 /// One `--status-json` object.
@@ -106,22 +109,23 @@ pub fn status_json(counters: &Counters, progress: &Progress, phase: &str, rate: 
     } else {
         100.0 * sent as f64 / planned as f64
     };
-    let eta = if phase == "sending" && rate > 0.0 {
-        format!("{:.0}", planned.saturating_sub(sent) as f64 / rate)
-    } else {
-        "0".into()
+    let eta = match phase {
+        "sending" => stats::eta_secs(planned, sent, rate).unwrap_or(0.0),
+        _ => 0.0,
     };
+    let found = State::ALL
+        .iter()
+        .map(|s| format!(r#""{s}":{}"#, counters.found(*s)))
+        .collect::<Vec<_>>()
+        .join(",");
     format!(
-        r#"{{"time":{},"elapsed":{:.3},"phase":"{phase}","sent":{sent},"planned":{planned},"percent":{percent:.2},"rate":{rate:.0},"eta":{eta},"received":{},"valid":{},"duplicates":{},"dropped":{},"found":{{"open":{},"closed":{},"filtered":{}}}}}"#,
+        r#"{{"time":{},"elapsed":{:.3},"phase":"{phase}","sent":{sent},"planned":{planned},"percent":{percent:.2},"rate":{rate:.0},"eta":{eta:.0},"received":{},"valid":{},"duplicates":{},"dropped":{},"found":{{{found}}}}}"#,
         unix_now(),
         progress.started.elapsed().as_secs_f64(),
         counters.received.get(),
         counters.valid.get(),
         counters.duplicates.get(),
         counters.dropped.get(),
-        counters.found[0].get(),
-        counters.found[1].get(),
-        counters.found[2].get(),
     )
 }
 
@@ -179,7 +183,7 @@ impl Monitor<'_> {
                     ms => Some(Duration::from_millis(ms).saturating_sub(start.elapsed())),
                 };
                 if self.terminal {
-                    let found: u64 = self.counters.found.iter().map(|c| c.get()).sum();
+                    let found = self.counters.found_total();
                     let line =
                         stats::status_line(rate, sent, self.progress.planned, found, waiting);
                     let _ = write!(err, "\r{line}\x1b[K");
@@ -253,7 +257,7 @@ mod tests {
         for field in [
             r#""phase":"sending""#,
             r#""sent":500,"planned":1000,"percent":50.00,"rate":250,"eta":2,"#,
-            r#""found":{"open":7,"closed":0,"filtered":0}}"#,
+            r#""found":{"open":7,"closed":0,"filtered":0,"unfiltered":0,"open|filtered":0,"closed|filtered":0}}"#,
         ] {
             assert!(line.contains(field), "{field} in {line}");
         }

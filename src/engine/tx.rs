@@ -1,0 +1,269 @@
+//! Transmit: next position -> permuted index -> (address, port) -> cookie
+//! -> frame, in batches, paced.
+//!
+//! Generic over the probe module, so writing a frame is a direct call the
+//! compiler can inline. Nothing here allocates or locks per probe: the
+//! positions of a batch go into a fixed array, frames are written straight
+//! into the link's buffers from the module's template, and the shared
+//! counter is bumped once per batch.
+
+use super::permute::Permutation;
+use super::rate::{Pacer, Rate, SystemClock, unix_micros};
+use super::schedule::SendSchedule;
+use super::stats::{Counters, Padded};
+use crate::cookie::{CookieKey, Flow};
+use crate::domain::Family;
+use crate::link::TxLink;
+use crate::probe::{ProbeFields, ProbeModule, SourcePorts};
+use crate::targets::ProbeSpace;
+use hdrhistogram::Histogram;
+use std::io;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::Instant;
+
+/// Frames per batch at most.
+pub const MAX_BATCH: usize = 256;
+
+/// A module's templates for the families the scan sends to.
+pub struct Templates<M: ProbeModule> {
+    pub v4: Option<M::Template>,
+    pub v6: Option<M::Template>,
+}
+
+/// Turns permutation positions into frames.
+pub struct ProbeMaker<'a, M: ProbeModule> {
+    pub module: &'a M,
+    pub templates: &'a Templates<M>,
+    pub space: &'a ProbeSpace,
+    pub permutation: &'a Permutation,
+    pub key: &'a CookieKey,
+    /// Our address per family (`Family as usize`).
+    pub sources: [Option<IpAddr>; 2],
+    pub src_ports: SourcePorts,
+}
+
+impl<M: ProbeModule> ProbeMaker<'_, M> {
+    /// The changing fields of the probe at `position`.
+    #[inline]
+    pub fn fields(&self, position: u64, tsval: u32) -> (Family, ProbeFields) {
+        let index = self.permutation.apply(position);
+        let probe = self.space.probe(index);
+        let family = Family::of(&probe.addr);
+        let src_port = self.src_ports.for_index(index);
+        let flow = Flow {
+            // A scan only holds targets of families it has a source for.
+            src: self.sources[family as usize].expect("a source for every family scanned"),
+            dst: probe.addr,
+            src_port,
+            dst_port: probe.port,
+        };
+        let fields = ProbeFields {
+            dst: probe.addr,
+            src_port,
+            dst_port: probe.port,
+            cookie: self.key.cookie(M::KIND, &flow),
+            tsval,
+        };
+        (family, fields)
+    }
+
+    /// Writes the probe at `position` into `buf`; returns its length.
+    #[inline]
+    pub fn write(&self, position: u64, tsval: u32, buf: &mut [u8]) -> usize {
+        let (family, fields) = self.fields(position, tsval);
+        let template = match family {
+            Family::V4 => self.templates.v4.as_ref(),
+            Family::V6 => self.templates.v6.as_ref(),
+        };
+        self.module.write(
+            template.expect("a template for every family scanned"),
+            buf,
+            &fields,
+        )
+    }
+}
+
+/// One transmit thread's share of the work.
+pub struct TxThread<'a, M: ProbeModule> {
+    pub maker: &'a ProbeMaker<'a, M>,
+    pub schedule: SendSchedule,
+    /// Stop after this many frames.
+    pub budget: Option<u64>,
+    /// This thread's share of the rate.
+    pub rate: Rate,
+    /// Where this thread publishes "every position of mine below this
+    /// was sent", for checkpoints.
+    pub watermark: &'a Padded,
+}
+
+/// What a transmit thread measured.
+pub struct TxReport {
+    /// Nanoseconds each `send_batch` took (the hand-over to the kernel).
+    pub batch_latency_ns: Histogram<u64>,
+}
+
+/// 1 ns to 100 s at 3 significant figures: about 25 KiB, made once.
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid histogram bounds")
+}
+
+impl<M: ProbeModule> TxThread<'_, M> {
+    /// Runs the schedule to its end, the budget, or `stop`.
+    pub fn run(
+        self,
+        link: &mut TxLink,
+        counters: &Counters,
+        stop: &AtomicBool,
+    ) -> io::Result<TxReport> {
+        let TxThread {
+            maker,
+            mut schedule,
+            budget,
+            rate,
+            watermark,
+        } = self;
+        let mut latency = latency_histogram();
+        let mut pacer = Pacer::new(rate, MAX_BATCH, SystemClock::new());
+        let mut positions = [0u64; MAX_BATCH];
+        let mut left = budget.unwrap_or(u64::MAX);
+        while left > 0 {
+            let want = MAX_BATCH.min(usize::try_from(left).unwrap_or(MAX_BATCH));
+            let allowed = pacer.acquire(want, &|| stop.load(Relaxed));
+            if allowed == 0 || stop.load(Relaxed) {
+                break;
+            }
+            let mut n = 0;
+            while n < allowed {
+                let Some(send) = schedule.next_send() else {
+                    break;
+                };
+                positions[n] = send.position;
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            // One clock read per batch: the send time in Unix microseconds
+            // (wrapping), which a target may echo for the round-trip time.
+            let tsval = unix_micros() as u32;
+            let started = Instant::now();
+            link.send_batch(n, |i, buf| maker.write(positions[i], tsval, buf))?;
+            // Saturates rather than fails: no batch takes 100 s.
+            latency.saturating_record(started.elapsed().as_nanos() as u64);
+            counters.sent.add(n as u64);
+            watermark.set(schedule.originals_done_below());
+            left -= n as u64;
+        }
+        Ok(TxReport {
+            batch_latency_ns: latency,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::link::memory::MemoryTx;
+    use crate::probe::tcp::SynScan;
+    use crate::probe::tcp::tests::params;
+    use std::collections::HashSet;
+
+    #[test]
+    fn every_probe_leaves_once_with_its_cookie_in_both_families() {
+        let space = ProbeSpace::parse("198.18.0.0/24,198.18.9.9,2001:2::1000/122", "", "22,80,443")
+            .unwrap();
+        let permutation = Permutation::new(space.size(), 1);
+        let key = CookieKey::random();
+        let module = SynScan::default();
+        let (us4, us6) = ("198.19.255.1", "2001:2:0:ff03::1");
+        let templates = Templates::<SynScan> {
+            v4: Some(module.template(&params(us4))),
+            v6: Some(module.template(&params(us6))),
+        };
+        let sources = [Some(us4.parse().unwrap()), Some(us6.parse().unwrap())];
+        let maker = ProbeMaker {
+            module: &module,
+            templates: &templates,
+            space: &space,
+            permutation: &permutation,
+            key: &key,
+            sources,
+            src_ports: SourcePorts {
+                first: 61000,
+                last: 61003,
+            },
+        };
+        let schedule = SendSchedule::new(space.size(), 0, 1, 1, 100);
+        let mut link = TxLink::Memory(MemoryTx::new(module.max_frame_len()));
+        let counters = Counters::default();
+        TxThread {
+            maker: &maker,
+            schedule,
+            budget: None,
+            rate: Rate::Unlimited,
+            watermark: &Padded::default(),
+        }
+        .run(&mut link, &counters, &AtomicBool::new(false))
+        .unwrap();
+
+        let TxLink::Memory(link) = link else {
+            unreachable!()
+        };
+        // Two attempts of each of (257 + 64) * 3 probes.
+        let probes = (257 + 64) * 3;
+        assert_eq!(link.frames.len(), probes * 2);
+        assert_eq!(counters.sent.get(), probes as u64 * 2);
+        let mut seen = HashSet::new();
+        for frame in &link.frames {
+            let p = etherparse::SlicedPacket::from_ethernet(frame).unwrap();
+            let Some(etherparse::TransportSlice::Tcp(tcp)) = p.transport else {
+                panic!("not TCP")
+            };
+            let (src, dst): (IpAddr, IpAddr) = match p.net {
+                Some(etherparse::NetSlice::Ipv4(ip)) => (
+                    ip.header().source_addr().into(),
+                    ip.header().destination_addr().into(),
+                ),
+                Some(etherparse::NetSlice::Ipv6(ip)) => (
+                    ip.header().source_addr().into(),
+                    ip.header().destination_addr().into(),
+                ),
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(Some(src), sources[Family::of(&dst) as usize]);
+            let index = space.index_of(dst, crate::domain::Protocol::Tcp, tcp.destination_port());
+            assert!(index.is_some(), "{dst} {}", tcp.destination_port());
+            assert!((61000..=61003).contains(&tcp.source_port()));
+            let flow = Flow {
+                src,
+                dst,
+                src_port: tcp.source_port(),
+                dst_port: tcp.destination_port(),
+            };
+            assert_eq!(
+                tcp.sequence_number(),
+                key.cookie(SynScan::KIND, &flow) as u32
+            );
+            seen.insert((dst, tcp.destination_port()));
+        }
+        assert_eq!(seen.len(), probes);
+    }
+
+    #[test]
+    fn source_ports_cycle_through_the_range() {
+        let p = SourcePorts {
+            first: 65534,
+            last: 65535,
+        };
+        assert_eq!(
+            (p.for_index(0), p.for_index(1), p.for_index(2)),
+            (65534, 65535, 65534)
+        );
+        let one = SourcePorts {
+            first: 40000,
+            last: 40000,
+        };
+        assert_eq!(one.for_index(12345), 40000);
+    }
+}

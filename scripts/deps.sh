@@ -5,7 +5,8 @@
 #
 #   scripts/deps.sh test    what the tests need: the lab (iproute2, nftables,
 #                           python3), the databases the output is loaded into
-#                           (postgresql, sqlite3), xmllint and nmap's DTD
+#                           (postgresql, sqlite3), xmllint and nmap's DTD,
+#                           nmap itself (a second opinion on the lab)
 #   scripts/deps.sh bench   the tests' needs plus masscan, zmap and valgrind
 set -euo pipefail
 PATH=$PATH:/usr/sbin:/sbin
@@ -15,6 +16,7 @@ want=(
 	ip:iproute2 nft:nftables python3:python3 setpriv:util-linux runuser:util-linux
 	psql:postgresql-client "/usr/lib/postgresql/*/bin/initdb:postgresql"
 	sqlite3:sqlite3 xmllint:libxml2-utils /usr/share/nmap/nmap.dtd:nmap-common
+	nmap:nmap
 )
 case "${1:-test}" in
 test) ;;

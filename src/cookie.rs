@@ -14,7 +14,7 @@
 //! final one, as cheap as the old 12-byte input; an IPv6 flow hashes 37.
 
 use siphasher::sip::SipHasher24;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Which kind of probe a cookie belongs to; each probe module has its own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -57,32 +57,56 @@ impl CookieKey {
     /// forgery, and it hashes to something no probe carries.
     #[inline]
     pub fn cookie(&self, kind: ProbeKind, flow: &Flow) -> u64 {
-        let ports = |b: &mut [u8]| {
-            b[0..2].copy_from_slice(&flow.src_port.to_be_bytes());
-            b[2..4].copy_from_slice(&flow.dst_port.to_be_bytes());
-        };
+        let (sp, dp) = (flow.src_port, flow.dst_port);
         match (flow.src, flow.dst) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => {
-                let mut input = [0u8; 13];
-                input[0] = kind.0 << 1;
-                input[1..5].copy_from_slice(&s.octets());
-                input[5..9].copy_from_slice(&d.octets());
-                ports(&mut input[9..13]);
-                self.hasher.hash(&input)
-            }
+            (IpAddr::V4(s), IpAddr::V4(d)) => self.cookie_v4(kind, s, d, sp, dp),
             (s, d) => {
                 let wide = |a: IpAddr| match a {
-                    IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
-                    IpAddr::V6(a) => a.octets(),
+                    IpAddr::V4(a) => a.to_ipv6_mapped(),
+                    IpAddr::V6(a) => a,
                 };
-                let mut input = [0u8; 37];
-                input[0] = kind.0 << 1 | 1;
-                input[1..17].copy_from_slice(&wide(s));
-                input[17..33].copy_from_slice(&wide(d));
-                ports(&mut input[33..37]);
-                self.hasher.hash(&input)
+                self.cookie_v6(kind, wide(s), wide(d), sp, dp)
             }
         }
+    }
+
+    /// `cookie` of an IPv4 flow, for the transmit path that already knows
+    /// the family.
+    #[inline(always)]
+    pub fn cookie_v4(
+        &self,
+        kind: ProbeKind,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        sp: u16,
+        dp: u16,
+    ) -> u64 {
+        let mut input = [0u8; 13];
+        input[0] = kind.0 << 1;
+        input[1..5].copy_from_slice(&src.octets());
+        input[5..9].copy_from_slice(&dst.octets());
+        input[9..11].copy_from_slice(&sp.to_be_bytes());
+        input[11..13].copy_from_slice(&dp.to_be_bytes());
+        self.hasher.hash(&input)
+    }
+
+    /// `cookie` of an IPv6 flow.
+    #[inline(always)]
+    pub fn cookie_v6(
+        &self,
+        kind: ProbeKind,
+        src: Ipv6Addr,
+        dst: Ipv6Addr,
+        sp: u16,
+        dp: u16,
+    ) -> u64 {
+        let mut input = [0u8; 37];
+        input[0] = kind.0 << 1 | 1;
+        input[1..17].copy_from_slice(&src.octets());
+        input[17..33].copy_from_slice(&dst.octets());
+        input[33..35].copy_from_slice(&sp.to_be_bytes());
+        input[35..37].copy_from_slice(&dp.to_be_bytes());
+        self.hasher.hash(&input)
     }
 }
 
@@ -90,7 +114,6 @@ impl CookieKey {
 mod tests {
     use super::*;
     use std::hash::Hasher;
-    use std::net::{Ipv4Addr, Ipv6Addr};
 
     const SYN: ProbeKind = ProbeKind(1);
     const ACK: ProbeKind = ProbeKind(2);

@@ -27,6 +27,9 @@ pub trait AddrBits: Copy + Ord + Eq + Hash + Debug + Send + Sync + 'static {
         (self != Self::MAX).then(|| Self::narrow(self.widen() + 1))
     }
 
+    /// `self + n`, within the range the caller knows holds it.
+    fn add(self, n: u64) -> Self;
+
     /// `self - 1`, `None` below zero.
     #[inline]
     fn pred(self) -> Option<Self> {
@@ -62,6 +65,10 @@ impl AddrBits for u32 {
     fn narrow(v: u128) -> u32 {
         v as u32
     }
+    #[inline(always)]
+    fn add(self, n: u64) -> u32 {
+        self.wrapping_add(n as u32)
+    }
     fn parse(s: &str) -> Option<u32> {
         s.parse::<Ipv4Addr>().ok().map(u32::from)
     }
@@ -84,6 +91,10 @@ impl AddrBits for u128 {
     #[inline]
     fn narrow(v: u128) -> u128 {
         v
+    }
+    #[inline(always)]
+    fn add(self, n: u64) -> u128 {
+        self.wrapping_add(u128::from(n))
     }
     fn parse(s: &str) -> Option<u128> {
         s.parse::<Ipv6Addr>().ok().map(u128::from)

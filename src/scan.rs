@@ -312,15 +312,15 @@ fn run_module<M: ProbeModule>(
     announce(config, &link);
     let planned = plan.planned;
     let job = Job {
-        maker: ProbeMaker {
+        maker: ProbeMaker::new(
             module,
-            templates: &templates,
-            space: &config.space,
-            permutation: &permutation,
-            key: &key,
+            &templates,
+            &config.space,
+            &permutation,
+            &key,
             sources,
-            src_ports: config.source_ports,
-        },
+            config.source_ports,
+        ),
         validator: &validator,
         dedup: Dedup::for_space(config.space.clone()),
         plan,

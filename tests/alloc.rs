@@ -105,15 +105,15 @@ fn check_module<M: ProbeModule>(module: &M, answer: Answer) {
         v4: Some(module.template(&params(US4))),
         v6: Some(module.template(&params(US6))),
     };
-    let maker = ProbeMaker {
+    let maker = ProbeMaker::new(
         module,
-        templates: &templates,
-        space: &space,
-        permutation: &permutation,
-        key: &key,
+        &templates,
+        &space,
+        &permutation,
+        &key,
         sources,
-        src_ports: PORTS,
-    };
+        PORTS,
+    );
     let counters = Counters::default();
     let stop = AtomicBool::new(false);
     let mut cost = Vec::new();

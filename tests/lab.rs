@@ -7,61 +7,10 @@ mod common;
 
 use common::*;
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RATE: &str = "100000";
-
-/// Runs a scan with a hard time bound; a scan that hangs is killed and fails.
-fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
-    let child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn synsweep");
-    wait_bounded(child, limit)
-}
-
-fn wait_bounded(mut child: Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let o = child.wait_with_output().expect("output");
-            panic!("scan exceeded {limit:?}; stderr: {}", stderr(&o));
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn sigint(child: &Child) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-}
-
-fn diff(got: &Results, want: &Results) -> String {
-    let missing: Vec<_> = want
-        .iter()
-        .filter(|(k, v)| got.get(*k) != Some(v))
-        .take(10)
-        .collect();
-    let extra: Vec<_> = got
-        .iter()
-        .filter(|(k, v)| want.get(*k) != Some(v))
-        .take(10)
-        .collect();
-    format!(
-        "got {} want {}; first missing/different: {missing:?}; first unexpected: {extra:?}",
-        got.len(),
-        want.len()
-    )
-}
 
 fn count_states(r: &Results) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
@@ -218,17 +167,37 @@ fn every_format_reports_the_same_results() {
         octets[1],
         octets[2].parse::<u32>().unwrap() + 1
     );
+    // And a /120 of the IPv6 block: every format writes both families.
+    let base6: std::net::Ipv6Addr = lab.block6().split('/').next().unwrap().parse().unwrap();
+    let first6 = u128::from(base6) + 0x100;
+    let sub6 = format!("{}/120", std::net::Ipv6Addr::from(first6));
+    let in_sub6 = |ip: &str| {
+        ip.parse::<std::net::Ipv6Addr>()
+            .is_ok_and(|a| (first6..first6 + 256).contains(&u128::from(a)))
+    };
     let want: Results = truth
         .iter()
-        .filter(|((ip, _), (state, _))| ip.starts_with(&sub[..sub.len() - 4]) && state != "closed")
+        .chain(lab.truth_of("6").iter())
+        .filter(|((ip, _), (state, _))| {
+            (ip.starts_with(&sub[..sub.len() - 4]) || in_sub6(ip)) && state != "closed"
+        })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    assert!(!want.is_empty());
+    assert!(want.keys().any(|(ip, _)| ip.contains(':')) && want.len() > 1000);
     for format in ["list", "ndjson", "csv", "grepable", "xml"] {
         let out = dir.join(format!("r.{format}"));
         let o = run_bounded(
             lab.scan()
-                .args([&sub, "-p", lab.ports(), "--rate", RATE, "--wait", "1"])
+                .args([
+                    &sub,
+                    &sub6,
+                    "-p",
+                    lab.ports(),
+                    "--rate",
+                    RATE,
+                    "--wait",
+                    "1",
+                ])
                 .args([
                     "--show",
                     "open,filtered",
@@ -566,37 +535,16 @@ fn link_errors_are_one_line_and_leave_no_file() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-/// Every result line of a CSV file, duplicates allowed (a resume may send a
-/// few probes twice): (distinct results, duplicate lines).
-fn read_csv_with_repeats(path: &std::path::Path) -> (Results, usize) {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut lines = text.lines();
-    assert_eq!(lines.next(), Some("ip,port,proto,state,reason,ttl,ts"));
-    let mut out = Results::new();
-    let mut repeats = 0;
-    for line in lines {
-        let f: Vec<&str> = line.split(',').collect();
-        assert_eq!(f.len(), 7, "whole lines only: {line:?}");
-        let key = (f[0].to_string(), f[1].parse().unwrap());
-        let value = (f[3].to_string(), f[4].to_string());
-        if let Some(prev) = out.insert(key, value.clone()) {
-            assert_eq!(prev, value, "{line}: contradicts an earlier line");
-            repeats += 1;
-        }
-    }
-    assert_eq!(text.matches("ip,port,proto").count(), 1, "one header");
-    (out, repeats)
-}
-
 #[test]
 fn sharded_lab_scans_are_disjoint_and_add_up_to_the_whole() {
-    let Some((lab, truth, dir)) = lab_test(
+    let Some((lab, _, dir)) = lab_test(
         "sharded_lab_scans_are_disjoint_and_add_up_to_the_whole",
         12,
         None,
     ) else {
         return;
     };
+    let truth = lab.truth_of("all");
     for n in [1u32, 2, 3, 7] {
         let mut union = Results::new();
         for i in 1..=n {
@@ -605,6 +553,7 @@ fn sharded_lab_scans_are_disjoint_and_add_up_to_the_whole() {
                 lab.scan()
                     .args([
                         lab.block(),
+                        lab.block6(),
                         "-p",
                         lab.ports(),
                         "--rate",
@@ -642,24 +591,27 @@ fn sharded_lab_scans_are_disjoint_and_add_up_to_the_whole() {
 
 #[test]
 fn kill_9_at_random_moments_then_resume_loses_nothing() {
-    let Some((lab, truth, dir)) = lab_test(
+    let Some((lab, _, dir)) = lab_test(
         "kill_9_at_random_moments_then_resume_loses_nothing",
         11,
         None,
     ) else {
         return;
     };
-    let rate = 8000u64;
+    let truth = lab.truth_of("all");
+    let rate = 16000u64;
     let (wait, interval) = (1.0, 0.5);
     for round in 0..3 {
         let out = dir.join(format!("r{round}.csv"));
         let checkpoint = dir.join(format!("r{round}.csv.checkpoint"));
-        // 65,536 probes at 8,000 pps take about 8 s: die somewhere in them.
+        // 131,072 probes (both families) at 16,000 pps take about 8 s: die
+        // somewhere in them.
         let at = Duration::from_millis(rand::random_range(300..7800));
         let mut child = lab
             .scan()
             .args([
                 lab.block(),
+                lab.block6(),
                 "-p",
                 lab.ports(),
                 "--rate",
@@ -748,7 +700,7 @@ fn kill_9_at_random_moments_then_resume_loses_nothing() {
 
 #[test]
 fn nmap_xml_validates_against_nmap_dtd_and_appends_stay_valid() {
-    let Some((lab, truth, dir)) = lab_test(
+    let Some((lab, _, dir)) = lab_test(
         "nmap_xml_validates_against_nmap_dtd_and_appends_stay_valid",
         13,
         None,
@@ -775,13 +727,16 @@ fn nmap_xml_validates_against_nmap_dtd_and_appends_stay_valid() {
     };
     validate(&out);
     let xml = std::fs::read_to_string(&out).unwrap();
+    let truth = lab.truth_of("all");
     assert_eq!(xml.matches("<host ").count(), truth.len());
-    for ((ip, port), (state, reason)) in truth.iter().take(500) {
+    for ((ip, port), (state, reason)) in truth.iter().step_by(97) {
+        let family = if ip.contains(':') { "ipv6" } else { "ipv4" };
         let needle = format!(
-            "<address addr=\"{ip}\" addrtype=\"ipv4\"/><ports><port protocol=\"tcp\" portid=\"{port}\"><state state=\"{state}\" reason=\"{reason}\""
+            "<address addr=\"{ip}\" addrtype=\"{family}\"/><ports><port protocol=\"tcp\" portid=\"{port}\"><state state=\"{state}\" reason=\"{reason}\""
         );
         assert!(xml.contains(&needle), "{needle}");
     }
+    assert!(xml.contains("addrtype=\"ipv6\""));
     // Append a second scan: still one valid document, with both.
     let o = run_bounded(
         lab.scan()
@@ -802,7 +757,10 @@ fn nmap_xml_validates_against_nmap_dtd_and_appends_stay_valid() {
     assert!(o.status.success(), "{}", stderr(&o));
     validate(&out);
     let xml = std::fs::read_to_string(&out).unwrap();
-    let port22 = truth.keys().filter(|(_, p)| *p == 22).count();
+    let port22 = truth
+        .keys()
+        .filter(|(ip, p)| *p == 22 && !ip.contains(':'))
+        .count();
     assert_eq!(xml.matches("<host ").count(), truth.len() + port22);
     assert_eq!(xml.matches("<nmaprun ").count(), 1);
     assert_eq!(xml.matches("</nmaprun>").count(), 1);
@@ -836,8 +794,8 @@ fn nmap_xml_validates_against_nmap_dtd_and_appends_stay_valid() {
     }
     let done = lines.last().unwrap();
     assert!(done.contains("\"phase\":\"done\""), "{done}");
-    assert_eq!(field(done, "sent"), 65536.0);
-    assert_eq!(field(done, "planned"), 65536.0);
+    assert_eq!(field(done, "sent"), 131072.0);
+    assert_eq!(field(done, "planned"), 131072.0);
     let open = truth.values().filter(|(s, _)| s == "open").count() as f64;
     assert!(done.contains(&format!("\"open\":{open}")), "{done}");
     // Round trips from the echoed TCP timestamps: present and plausible.
@@ -846,5 +804,52 @@ fn nmap_xml_validates_against_nmap_dtd_and_appends_stay_valid() {
     // the receive ring's hand-over delay (up to 8 ms) out of it.
     assert!(p50 > 0.0 && p50 < 2.0, "rtt p50 {p50} ms: {done}");
     assert!(field(done, "samples") >= open, "{done}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn every_port_of_four_hosts_with_two_retries_is_reported_exactly_once() {
+    // Port 65535 once served the exact dedup as "port not scanned": with
+    // every port scanned, its three answers were all reported.
+    let Some((lab, truth, dir)) = lab_test(
+        "every_port_of_four_hosts_with_two_retries_is_reported_exactly_once",
+        5,
+        None,
+    ) else {
+        return;
+    };
+    let base: std::net::Ipv4Addr = lab.block().split('/').next().unwrap().parse().unwrap();
+    let hosts: Vec<String> = (0..4)
+        .map(|i| std::net::Ipv4Addr::from(u32::from(base) + i).to_string())
+        .collect();
+    let out = dir.join("r.csv");
+    let o = run_bounded(
+        lab.scan()
+            .args([&hosts.join(","), "-p", "0-65535", "--retries", "2"])
+            .args(["--rate", "200000", "--wait", "1", "--show", "all"])
+            .args(["--format", "csv", "-o", out.to_str().unwrap()]),
+        Duration::from_secs(60),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // read_csv_results fails on any (address, port) reported twice.
+    let got = read_csv_results(&out);
+    let lab_ports: Vec<u16> = lab.ports().split(',').map(|p| p.parse().unwrap()).collect();
+    let mut want = Results::new();
+    for h in &hosts {
+        for port in 0..=65535u16 {
+            let answer = if lab_ports.contains(&port) {
+                truth.get(&(h.clone(), port)).cloned()
+            } else {
+                // No rule names the other ports: the kernel resets them.
+                Some(("closed".into(), "reset".into()))
+            };
+            if let Some(a) = answer {
+                want.insert((h.clone(), port), a);
+            }
+        }
+    }
+    assert!(got == want, "{}", diff(&got, &want));
+    assert_eq!(got.keys().filter(|(_, p)| *p == 65535).count(), 4);
+    assert!(stderr(&o).contains("duplicate"), "retries were answered");
     std::fs::remove_dir_all(dir).unwrap();
 }

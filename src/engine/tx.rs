@@ -11,14 +11,13 @@ use super::permute::Permutation;
 use super::rate::{Pacer, Rate, SystemClock, unix_micros};
 use super::schedule::SendSchedule;
 use super::stats::{Counters, Padded};
-use crate::cookie::{CookieKey, Flow};
-use crate::domain::Family;
+use crate::cookie::CookieKey;
 use crate::link::TxLink;
 use crate::probe::{ProbeFields, ProbeModule, SourcePorts};
 use crate::targets::ProbeSpace;
 use hdrhistogram::Histogram;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
 
@@ -34,53 +33,81 @@ pub struct Templates<M: ProbeModule> {
 /// Turns permutation positions into frames.
 pub struct ProbeMaker<'a, M: ProbeModule> {
     pub module: &'a M,
-    pub templates: &'a Templates<M>,
-    pub space: &'a ProbeSpace,
-    pub permutation: &'a Permutation,
-    pub key: &'a CookieKey,
-    /// Our address per family (`Family as usize`).
-    pub sources: [Option<IpAddr>; 2],
-    pub src_ports: SourcePorts,
+    templates: &'a Templates<M>,
+    space: &'a ProbeSpace,
+    permutation: &'a Permutation,
+    key: &'a CookieKey,
+    /// Our address in each family; unspecified where the scan has no
+    /// targets (no probe of that family is ever made).
+    src4: Ipv4Addr,
+    src6: Ipv6Addr,
+    src_ports: SourcePorts,
 }
 
-impl<M: ProbeModule> ProbeMaker<'_, M> {
-    /// The changing fields of the probe at `position`.
-    #[inline]
-    pub fn fields(&self, position: u64, tsval: u32) -> (Family, ProbeFields) {
+impl<'a, M: ProbeModule> ProbeMaker<'a, M> {
+    /// `sources`: our address per family (`Family as usize`), for every
+    /// family `space` holds targets of, with a template for each.
+    pub fn new(
+        module: &'a M,
+        templates: &'a Templates<M>,
+        space: &'a ProbeSpace,
+        permutation: &'a Permutation,
+        key: &'a CookieKey,
+        sources: [Option<IpAddr>; 2],
+        src_ports: SourcePorts,
+    ) -> Self {
+        let (v4, v6) = space.first_hosts();
+        assert!(v4.is_none() || (sources[0].is_some() && templates.v4.is_some()));
+        assert!(v6.is_none() || (sources[1].is_some() && templates.v6.is_some()));
+        let src4 = match sources[0] {
+            Some(IpAddr::V4(a)) => a,
+            _ => Ipv4Addr::UNSPECIFIED,
+        };
+        let src6 = match sources[1] {
+            Some(IpAddr::V6(a)) => a,
+            _ => Ipv6Addr::UNSPECIFIED,
+        };
+        ProbeMaker {
+            module,
+            templates,
+            space,
+            permutation,
+            key,
+            src4,
+            src6,
+            src_ports,
+        }
+    }
+
+    /// Writes the probe at `position` into `buf`; returns its length.
+    #[inline(always)]
+    pub fn write(&self, position: u64, tsval: u32, buf: &mut [u8]) -> usize {
         let index = self.permutation.apply(position);
         let probe = self.space.probe(index);
-        let family = Family::of(&probe.addr);
         let src_port = self.src_ports.for_index(index);
-        let flow = Flow {
-            // A scan only holds targets of families it has a source for.
-            src: self.sources[family as usize].expect("a source for every family scanned"),
-            dst: probe.addr,
-            src_port,
-            dst_port: probe.port,
+        // One branch on the family; everything after it is that family's.
+        let (template, cookie) = match probe.addr {
+            IpAddr::V4(dst) => (
+                &self.templates.v4,
+                self.key
+                    .cookie_v4(M::KIND, self.src4, dst, src_port, probe.port),
+            ),
+            IpAddr::V6(dst) => (
+                &self.templates.v6,
+                self.key
+                    .cookie_v6(M::KIND, self.src6, dst, src_port, probe.port),
+            ),
         };
         let fields = ProbeFields {
             dst: probe.addr,
             src_port,
             dst_port: probe.port,
-            cookie: self.key.cookie(M::KIND, &flow),
+            cookie,
             tsval,
         };
-        (family, fields)
-    }
-
-    /// Writes the probe at `position` into `buf`; returns its length.
-    #[inline]
-    pub fn write(&self, position: u64, tsval: u32, buf: &mut [u8]) -> usize {
-        let (family, fields) = self.fields(position, tsval);
-        let template = match family {
-            Family::V4 => self.templates.v4.as_ref(),
-            Family::V6 => self.templates.v6.as_ref(),
-        };
-        self.module.write(
-            template.expect("a template for every family scanned"),
-            buf,
-            &fields,
-        )
+        // `new` checked a template exists for every family of the space.
+        let template = template.as_ref().expect("a template per family scanned");
+        self.module.write(template, buf, &fields)
     }
 }
 
@@ -164,6 +191,8 @@ impl<M: ProbeModule> TxThread<'_, M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cookie::Flow;
+    use crate::domain::Family;
     use crate::link::memory::MemoryTx;
     use crate::probe::tcp::SynScan;
     use crate::probe::tcp::tests::params;
@@ -182,18 +211,19 @@ mod tests {
             v6: Some(module.template(&params(us6))),
         };
         let sources = [Some(us4.parse().unwrap()), Some(us6.parse().unwrap())];
-        let maker = ProbeMaker {
-            module: &module,
-            templates: &templates,
-            space: &space,
-            permutation: &permutation,
-            key: &key,
-            sources,
-            src_ports: SourcePorts {
-                first: 61000,
-                last: 61003,
-            },
+        let ports = SourcePorts {
+            first: 61000,
+            last: 61003,
         };
+        let maker = ProbeMaker::new(
+            &module,
+            &templates,
+            &space,
+            &permutation,
+            &key,
+            sources,
+            ports,
+        );
         let schedule = SendSchedule::new(space.size(), 0, 1, 1, 100);
         let mut link = TxLink::Memory(MemoryTx::new(module.max_frame_len()));
         let counters = Counters::default();

@@ -14,7 +14,8 @@ pub struct OfflineTx {
 impl OfflineTx {
     pub fn new(max_frame_len: usize) -> Self {
         OfflineTx {
-            buf: vec![0; max_frame_len.max(1)],
+            // Slots as AF_PACKET sizes them, so the generator does the same work.
+            buf: vec![0; max_frame_len.max(1).next_multiple_of(64)],
             digest: 0,
         }
     }

@@ -71,10 +71,12 @@ impl SourcePorts {
     }
 
     /// Derived from the probe index, so every retry of a probe uses the same
-    /// port and a stateful middlebox sees one flow, not several.
+    /// port and a stateful middlebox sees one flow, not several. The low 32
+    /// bits of the index are plenty to spread ports and divide cheaper.
     #[inline]
     pub fn for_index(&self, index: u64) -> u16 {
-        self.first + (index % self.count()) as u16
+        let count = u32::from(self.last - self.first) + 1;
+        self.first + (index as u32 % count) as u16
     }
 }
 

@@ -86,11 +86,14 @@ impl ProbeModule for SynScan {
         FrameTemplate::new(params, IPPROTO_TCP, &syn_header(self.window, self.mss))
     }
 
-    #[inline]
+    #[inline(always)]
     fn write(&self, t: &FrameTemplate, buf: &mut [u8], p: &ProbeFields) -> usize {
         let seq = p.cookie as u32;
         let mut sum = t.stamp(buf, p.dst, (p.cookie >> 32) as u32);
-        let tcp = &mut buf[t.l4_offset()..t.len()];
+        let l4 = t.l4_offset();
+        let tcp: &mut [u8; SYN_LEN] = (&mut buf[l4..l4 + SYN_LEN])
+            .try_into()
+            .expect("the template holds a SYN header");
         tcp[field::SRC_PORT..field::SRC_PORT + 2].copy_from_slice(&p.src_port.to_be_bytes());
         tcp[field::DST_PORT..field::DST_PORT + 2].copy_from_slice(&p.dst_port.to_be_bytes());
         tcp[field::SEQ..field::SEQ + 4].copy_from_slice(&seq.to_be_bytes());

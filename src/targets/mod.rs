@@ -277,7 +277,7 @@ impl ProbeSpace {
     }
 
     /// The `n`-th host: IPv4 hosts first, then IPv6.
-    #[inline]
+    #[inline(always)]
     pub fn host(&self, n: u64) -> IpAddr {
         if n < self.v4_count {
             self.v4.nth(n).to_ip()
@@ -293,7 +293,7 @@ impl ProbeSpace {
         (v4, v6)
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn probe(&self, index: u64) -> Probe {
         debug_assert!(index < self.size());
         let host = index % self.host_count;

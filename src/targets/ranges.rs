@@ -188,10 +188,13 @@ impl<A: AddrBits> RangeSetBuilder<A> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RangeSet<A> {
     ranges: Vec<Range<A>>,
-    /// `before[i]` = addresses in `ranges[..i]`.
-    before: Vec<u128>,
+    /// `before[i]` = addresses in `ranges[..i]`, saturating at `u64::MAX`:
+    /// positions are only ever asked of sets that fit a probe space.
+    before: Vec<u64>,
     /// Addresses in all ranges (saturating).
     range_total: u128,
+    /// The same, saturating at `u64::MAX`, for `nth`'s one comparison.
+    range_total_u64: u64,
     /// Sorted, unique, none inside a range.
     singles: Vec<A>,
 }
@@ -207,13 +210,14 @@ impl<A: AddrBits> RangeSet<A> {
         let mut before = Vec::with_capacity(ranges.len());
         let mut total = 0u128;
         for r in &ranges {
-            before.push(total);
+            before.push(u64::try_from(total).unwrap_or(u64::MAX));
             total = total.saturating_add(r.count());
         }
         RangeSet {
             ranges,
             before,
             range_total: total,
+            range_total_u64: u64::try_from(total).unwrap_or(u64::MAX),
             singles,
         }
     }
@@ -246,15 +250,14 @@ impl<A: AddrBits> RangeSet<A> {
 
     /// The `n`-th address: ranges in ascending order, then the singles.
     /// `n` must be below `count()`.
-    #[inline]
+    #[inline(always)]
     pub fn nth(&self, n: u64) -> A {
-        let n = u128::from(n);
-        if n < self.range_total {
+        if n < self.range_total_u64 {
             // The last range whose first index is <= n holds it.
             let i = self.before.partition_point(|&b| b <= n) - 1;
-            A::narrow(self.ranges[i].first.widen() + (n - self.before[i]))
+            self.ranges[i].first.add(n - self.before[i])
         } else {
-            self.singles[(n - self.range_total) as usize]
+            self.singles[(n - self.range_total_u64) as usize]
         }
     }
 
@@ -265,7 +268,7 @@ impl<A: AddrBits> RangeSet<A> {
         if let Some(r) = self.ranges.get(i)
             && r.first <= a
         {
-            return u64::try_from(self.before[i] + (a.widen() - r.first.widen())).ok();
+            return u64::try_from(u128::from(self.before[i]) + (a.widen() - r.first.widen())).ok();
         }
         let j = self.singles.binary_search(&a).ok()?;
         u64::try_from(self.range_total + j as u128).ok()

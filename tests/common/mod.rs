@@ -5,8 +5,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 pub fn synsweep() -> Command {
     Command::new(env!("CARGO_BIN_EXE_synsweep"))
@@ -179,11 +180,13 @@ impl Lab {
         c
     }
 
-    /// A scan of the whole lab, every port, every state reported.
+    /// A scan of the whole lab, both families, every port, every state
+    /// reported; its truth is `truth_of("all")`.
     pub fn scan_all(&self, rate: &str, wait: &str) -> Command {
         let mut c = self.scan();
         c.args([
             self.block(),
+            self.block6(),
             "-p",
             self.ports(),
             "--rate",
@@ -258,4 +261,77 @@ pub fn read_csv_results(path: &Path) -> BTreeMap<(String, u16), (String, String)
         assert!(prev.is_none(), "reported twice: {line}");
     }
     out
+}
+
+/// Runs a scan with a hard time bound; a scan that hangs is killed and fails.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn synsweep");
+    wait_bounded(child, limit)
+}
+
+pub fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            return child.wait_with_output().expect("output");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let o = child.wait_with_output().expect("output");
+            panic!("scan exceeded {limit:?}; stderr: {}", stderr(&o));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn sigint(child: &Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+}
+
+pub fn diff(got: &Results, want: &Results) -> String {
+    let missing: Vec<_> = want
+        .iter()
+        .filter(|(k, v)| got.get(*k) != Some(v))
+        .take(10)
+        .collect();
+    let extra: Vec<_> = got
+        .iter()
+        .filter(|(k, v)| want.get(*k) != Some(v))
+        .take(10)
+        .collect();
+    format!(
+        "got {} want {}; first missing/different: {missing:?}; first unexpected: {extra:?}",
+        got.len(),
+        want.len()
+    )
+}
+
+/// Every result line of a CSV file, duplicates allowed (a resume may send a
+/// few probes twice): (distinct results, duplicate lines).
+pub fn read_csv_with_repeats(path: &std::path::Path) -> (Results, usize) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("ip,port,proto,state,reason,ttl,ts"));
+    let mut out = Results::new();
+    let mut repeats = 0;
+    for line in lines {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f.len(), 7, "whole lines only: {line:?}");
+        let key = (f[0].to_string(), f[1].parse().unwrap());
+        let value = (f[3].to_string(), f[4].to_string());
+        if let Some(prev) = out.insert(key, value.clone()) {
+            assert_eq!(prev, value, "{line}: contradicts an earlier line");
+            repeats += 1;
+        }
+    }
+    assert_eq!(text.matches("ip,port,proto").count(), 1, "one header");
+    (out, repeats)
 }

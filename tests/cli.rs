@@ -444,3 +444,99 @@ fn bad_config_lines_and_checkpoints_are_one_line_errors_and_harm_no_output() {
     assert!(!dir.join("results.csv.partial").exists());
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn offline_runs_do_not_wait_for_replies_that_cannot_come() {
+    // The default --wait is 10 s; offline nothing can answer, so the run
+    // ends when its last frame is built.
+    let started = std::time::Instant::now();
+    let o = run(synsweep().args([
+        "198.18.0.0/24",
+        "2001:2::/120",
+        "-p",
+        "80",
+        "--offline",
+        "--rate",
+        "max",
+    ]));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("sent      512 of 512 frames"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "an offline run waited {:?}",
+        started.elapsed()
+    );
+    let o = run(synsweep().args(["198.18.0.0/24", "-p", "80", "--offline", "--echo"]));
+    assert!(
+        stdout(&o).lines().any(|l| l == "wait = 0"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn list_probes_walks_both_families_once() {
+    let lines = list(&[
+        "2001:2::1000/124",
+        "198.18.0.0/28",
+        "2001:2::1",
+        "-p",
+        "22,80",
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(lines.len(), (16 + 16 + 1) * 2);
+    let set = probe_set(&lines);
+    assert_eq!(set.len(), lines.len());
+    assert!(set.contains_key("2001:2::100f 80") && set.contains_key("198.18.0.15 22"));
+    assert!(set.contains_key("2001:2::1 22"));
+    // Interleaved, not one family after the other.
+    let first_half_v6 = lines[..33].iter().filter(|l| l.contains(':')).count();
+    assert!((8..=26).contains(&first_half_v6), "{first_half_v6} of 33");
+}
+
+/// The README's first two commands, as a fresh root-only Debian machine
+/// runs them: no `sudo` in front (it is not installed there), and the
+/// scripts themselves know to use sudo when a user runs them.
+#[test]
+fn readme_commands_work_without_sudo_and_scripts_use_it_only_when_needed() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let block = readme
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a first sh block");
+    let commands: Vec<&str> = block
+        .lines()
+        .map(|l| l.split('#').next().unwrap().trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(commands, ["scripts/demo.sh", "scripts/test.sh"], "{block}");
+    for script in ["scripts/demo.sh", "scripts/test.sh"] {
+        let text = std::fs::read_to_string(repo_root().join(script)).unwrap();
+        assert!(text.contains("source scripts/common.sh"), "{script}");
+        assert!(
+            !text.lines().any(|l| l.trim_start().starts_with("sudo ")),
+            "{script}"
+        );
+    }
+    // Neither root nor sudo: a one-line reason, not "sudo: command not
+    // found". (Where sudo is installed the script would rightly use it.)
+    if is_root() && !std::path::Path::new("/usr/bin/sudo").exists() {
+        let o = run(std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .args(["env", "PATH=/usr/bin:/bin", "bash", "scripts/demo.sh"])
+            .current_dir(repo_root()));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(1), "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(
+            e.starts_with("demo.sh: needs root") && e.contains("install sudo"),
+            "{e}"
+        );
+    }
+}

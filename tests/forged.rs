@@ -1,0 +1,283 @@
+//! Forged replies must not count. While synsweep scans a lab, a forger
+//! inside the lab's namespace watches the probes go by and answers each
+//! with frames that look like replies but are not: SYN-ACKs acknowledging
+//! the wrong number, RSTs with random acknowledgements, ICMP and ICMPv6
+//! errors quoting the probe with a wrong sequence number, answers from
+//! addresses never probed, truncated frames and oversized ones. The scan
+//! must report exactly the lab's truth, and count every forgery as dropped.
+//! Root only; every frame goes out of the lab's own namespace on its veth.
+
+mod common;
+
+use common::*;
+use etherparse::{
+    Icmpv4Type, Icmpv6Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice,
+    icmpv4::DestUnreachableHeader, icmpv6::DestUnreachableCode,
+};
+use std::net::IpAddr;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+use synsweep::link::socket::PacketSocket;
+
+/// A probe as the forger saw it on the wire.
+struct Seen {
+    frame: Vec<u8>,
+    us: IpAddr,
+    target: IpAddr,
+    our_port: u16,
+    port: u16,
+    seq: u32,
+    macs: ([u8; 6], [u8; 6]),
+}
+
+fn seen(frame: &[u8]) -> Option<Seen> {
+    let p = SlicedPacket::from_ethernet(frame).ok()?;
+    let Some(TransportSlice::Tcp(tcp)) = &p.transport else {
+        return None;
+    };
+    if !tcp.syn() || tcp.ack() {
+        return None;
+    }
+    let (us, target) = match &p.net {
+        Some(NetSlice::Ipv4(ip)) => (
+            IpAddr::V4(ip.header().source_addr()),
+            IpAddr::V4(ip.header().destination_addr()),
+        ),
+        Some(NetSlice::Ipv6(ip)) => (
+            IpAddr::V6(ip.header().source_addr()),
+            IpAddr::V6(ip.header().destination_addr()),
+        ),
+        _ => return None,
+    };
+    Some(Seen {
+        frame: frame.to_vec(),
+        us,
+        target,
+        our_port: tcp.source_port(),
+        port: tcp.destination_port(),
+        seq: tcp.sequence_number(),
+        macs: (
+            frame[6..12].try_into().unwrap(),
+            frame[0..6].try_into().unwrap(),
+        ),
+    })
+}
+
+/// A TCP answer from `from` to the probe's sender.
+fn tcp_from(p: &Seen, from: IpAddr, ack: u32, syn: bool, payload: &[u8]) -> Vec<u8> {
+    let (to_mac, from_mac) = p.macs;
+    let b = PacketBuilder::ethernet2(from_mac, to_mac);
+    let b = match (from, p.us) {
+        (IpAddr::V4(f), IpAddr::V4(u)) => b.ipv4(f.octets(), u.octets(), 64),
+        (IpAddr::V6(f), IpAddr::V6(u)) => b.ipv6(f.octets(), u.octets(), 64),
+        _ => unreachable!(),
+    };
+    let mut b = b.tcp(p.port, p.our_port, 0x1234_5678, 64240).ack(ack);
+    b = if syn { b.syn() } else { b.rst() };
+    let mut out = Vec::new();
+    b.write(&mut out, payload).unwrap();
+    out
+}
+
+/// An unreachable from `from` quoting `quote` (an IP packet).
+fn unreachable(p: &Seen, from: IpAddr, quote: &[u8]) -> Vec<u8> {
+    let (to_mac, from_mac) = p.macs;
+    let mut out = Vec::new();
+    let b = PacketBuilder::ethernet2(from_mac, to_mac);
+    match (from, p.us) {
+        (IpAddr::V4(f), IpAddr::V4(u)) => b
+            .ipv4(f.octets(), u.octets(), 64)
+            .icmpv4(Icmpv4Type::DestinationUnreachable(
+                DestUnreachableHeader::from_values(13, 0).unwrap(),
+            ))
+            .write(&mut out, quote)
+            .unwrap(),
+        (IpAddr::V6(f), IpAddr::V6(u)) => b
+            .ipv6(f.octets(), u.octets(), 64)
+            .icmpv6(Icmpv6Type::DestinationUnreachable(
+                DestUnreachableCode::Prohibited,
+            ))
+            .write(&mut out, quote)
+            .unwrap(),
+        _ => unreachable!(),
+    }
+    out
+}
+
+/// An address of the lab's block that the scan never probes.
+fn never_probed(target: IpAddr) -> IpAddr {
+    match target {
+        IpAddr::V4(a) => IpAddr::V4((u32::from(a) + 3000).into()),
+        IpAddr::V6(a) => IpAddr::V6((u128::from(a) + 3000).into()),
+    }
+}
+
+/// Kinds of forgery made of each probe.
+const KINDS: usize = 9;
+
+/// Every forgery of one probe; none of them may validate.
+fn forgeries(p: &Seen) -> Vec<(&'static str, Vec<u8>)> {
+    let ip_start = 14;
+    let seq_at = p.frame.len() - 36 + 4; // our SYN carries 36 bytes of TCP
+    let mut wrong_seq = p.frame[ip_start..].to_vec();
+    wrong_seq[seq_at - ip_start + 3] ^= 1;
+    let right = tcp_from(p, p.target, p.seq.wrapping_add(1), true, &[]);
+    let mut lying_length = right.clone();
+    match p.us {
+        IpAddr::V4(_) => lying_length[16..18].copy_from_slice(&1400u16.to_be_bytes()),
+        IpAddr::V6(_) => lying_length[18..20].copy_from_slice(&1400u16.to_be_bytes()),
+    }
+    let l4 = if p.us.is_ipv4() { 14 + 20 } else { 14 + 40 };
+    let random_ack = p.seq.wrapping_add(0x8000_0000);
+    vec![
+        (
+            "SYN-ACK off by one",
+            tcp_from(p, p.target, p.seq.wrapping_add(2), true, &[]),
+        ),
+        (
+            "RST, random ack",
+            tcp_from(p, p.target, random_ack, false, &[]),
+        ),
+        (
+            "ICMP quoting a wrong sequence number",
+            unreachable(p, p.target, &wrong_seq),
+        ),
+        (
+            "SYN-ACK from an address never probed",
+            tcp_from(p, never_probed(p.target), p.seq.wrapping_add(1), true, &[]),
+        ),
+        (
+            "RST from an address never probed",
+            tcp_from(p, never_probed(p.target), p.seq.wrapping_add(1), false, &[]),
+        ),
+        ("truncated SYN-ACK", right[..l4 + 10].to_vec()),
+        ("SYN-ACK claiming more bytes than it has", lying_length),
+        (
+            "ICMP quoting under 8 bytes of TCP",
+            unreachable(p, p.target, &p.frame[ip_start..l4 + 7]),
+        ),
+        // Not ack = seq: our host kernel answers a bad SYN-ACK with a RST
+        // whose sequence number is that ack, and the lab rejects some ports
+        // with an ICMP error quoting the RST: a genuine answer carrying
+        // our cookie, which must (and does) count.
+        (
+            "oversized SYN-ACK, wrong ack",
+            tcp_from(p, p.target, p.seq.wrapping_add(5), true, &[0xa5; 1400]),
+        ),
+    ]
+}
+
+#[test]
+fn forged_replies_are_dropped_counted_and_never_reported() {
+    let Some((lab, _, dir)) = lab_test(
+        "forged_replies_are_dropped_counted_and_never_reported",
+        6,
+        None,
+    ) else {
+        return;
+    };
+    let truth = lab.truth_of("all");
+    // 256 hosts of each family.
+    let base4: std::net::Ipv4Addr = lab.block().split('/').next().unwrap().parse().unwrap();
+    let base6: std::net::Ipv6Addr = lab.block6().split('/').next().unwrap().parse().unwrap();
+    let targets = format!(
+        "{}-{},{}-{}",
+        base4,
+        std::net::Ipv4Addr::from(u32::from(base4) + 255),
+        base6,
+        std::net::Ipv6Addr::from(u128::from(base6) + 255)
+    );
+    let want: Results = truth
+        .into_iter()
+        .filter(|((ip, _), _)| match ip.parse::<IpAddr>().unwrap() {
+            IpAddr::V4(a) => u32::from(a) - u32::from(base4) < 256,
+            IpAddr::V6(a) => u128::from(a) - u128::from(base6) < 256,
+        })
+        .collect();
+
+    let (ready, done, forged) = (
+        AtomicBool::new(false),
+        AtomicBool::new(false),
+        AtomicU64::new(0),
+    );
+    let ns = std::fs::File::open(format!("/run/netns/{}", lab.get("LAB_NS"))).unwrap();
+    let out = dir.join("r.csv");
+    let o = std::thread::scope(|s| {
+        let forger = s.spawn(|| {
+            // This thread only: into the lab's namespace, onto its veth.
+            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let index = nix::net::if_::if_nametoindex("lab0").unwrap();
+            let sock = PacketSocket::open(index, libc::ETH_P_ALL as u16).unwrap();
+            ready.store(true, Relaxed);
+            let mut kinds = std::collections::BTreeSet::new();
+            let (mut buf, mut probes) = (vec![0u8; 2048], 0);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !done.load(Relaxed) && Instant::now() < deadline {
+                let Some(n) = sock
+                    .recv_timeout(&mut buf, Duration::from_millis(50))
+                    .unwrap()
+                else {
+                    continue;
+                };
+                let Some(p) = seen(&buf[..n]) else { continue };
+                // Forge for a few hundred probes of each family.
+                probes += 1;
+                if probes > 800 {
+                    continue;
+                }
+                for (kind, frame) in forgeries(&p) {
+                    sock.send(&frame).unwrap();
+                    forged.fetch_add(1, Relaxed);
+                    kinds.insert((kind, p.us.is_ipv6()));
+                }
+            }
+            kinds
+        });
+        while !ready.load(Relaxed) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let o = run_bounded(
+            lab.scan()
+                .args([&targets, "-p", lab.ports(), "--rate", "4000", "--wait", "2"])
+                .args([
+                    "--show",
+                    "all",
+                    "--format",
+                    "csv",
+                    "-o",
+                    out.to_str().unwrap(),
+                ]),
+            Duration::from_secs(60),
+        );
+        done.store(true, Relaxed);
+        let kinds = forger.join().unwrap();
+        assert_eq!(
+            kinds.len(),
+            2 * KINDS,
+            "every kind in both families: {kinds:?}"
+        );
+        o
+    });
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got = read_csv_results(&out);
+    assert!(
+        got == want,
+        "forgeries were reported: {}",
+        diff(&got, &want)
+    );
+    // received N frames: V valid, D duplicate, X dropped
+    let log = stderr(&o);
+    let line = log.lines().find(|l| l.starts_with("received")).unwrap();
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (valid, dropped) = (numbers[1], numbers[3]);
+    let forged = forged.load(Relaxed);
+    assert_eq!(forged, 800 * KINDS as u64, "forged for 800 probes");
+    assert_eq!(valid, want.len() as u64, "{line}");
+    assert!(dropped >= forged, "{forged} forged, {line}");
+    eprintln!("{forged} forged frames; the scan: {line}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

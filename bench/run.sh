@@ -56,6 +56,8 @@ IF=$LAB_IFACE
 MAC=$LAB_GATEWAY_MAC
 SILENT=$LAB_SILENT_BLOCK
 BLOCK=$LAB_BLOCK
+# 4,096 hosts of the IPv6 silent /64, the same size as the IPv4 silent block.
+SILENT6=${LAB_SILENT_BLOCK6%/*}/116
 # zmap refuses 198.18.0.0/15 through its default blocklist.
 : >"$work/empty.blocklist"
 mkdir -p bench/results
@@ -123,6 +125,16 @@ if want tx; then
 		name=${row%%:*}; r=${row##*:}
 		log "| $name | $(fmt "$r") | $(ratio "$r" "$mass") | $(ratio "$r" "${ceil1:-0}") | $(ratio "$r" "${ceiln:-0}") |"
 	done
+	log ""
+	log "## Transmit-only, IPv6: 4,096,000 probes into $SILENT6 (90-byte SYNs; masscan's are 74)"
+	syn61=$(median_rate "synsweep IPv6 x1" $SYN "$SILENT6" -p 1-1000 --rate max --wait 0 --interface "$IF" --router-mac "$MAC" --tx-threads 1)
+	syn6n=$(median_rate "synsweep IPv6 x$cores" $SYN "$SILENT6" -p 1-1000 --rate max --wait 0 --interface "$IF" --router-mac "$MAC" --tx-threads "$cores")
+	mass6=$(median_rate "masscan IPv6" timeout -s INT -k 3 20 masscan "$SILENT6" -p 1-1000 --rate 100000000 --wait 0 --interface "$IF" --router-mac "$MAC" --source-ip "$LAB_SOURCE_IP6")
+	log "| sender | probes/s | / masscan IPv6 | / synsweep IPv4, same threads |"
+	log "|---|---|---|---|"
+	log "| synsweep IPv6, 1 tx thread | $(fmt "$syn61") | $(ratio "$syn61" "$mass6") | $(ratio "$syn61" "$syn1") |"
+	log "| synsweep IPv6, $cores tx threads | $(fmt "$syn6n") | $(ratio "$syn6n" "$mass6") | $(ratio "$syn6n" "$synn") |"
+	log "| masscan IPv6 | $(fmt "$mass6") | 1.00 | |"
 	log ""
 fi
 
@@ -193,6 +205,8 @@ if want cpu; then
 	}
 	s1=$(cg $SYN "$SILENT" -p 1-32 --rate max --wait 0 --interface "$IF" --router-mac "$MAC" --tx-threads 1)
 	s2=$(cg $SYN "$SILENT" -p 1-64 --rate max --wait 0 --interface "$IF" --router-mac "$MAC" --tx-threads 1)
+	v1=$(cg $SYN "$SILENT6" -p 1-32 --rate max --wait 0 --interface "$IF" --router-mac "$MAC" --tx-threads 1)
+	v2=$(cg $SYN "$SILENT6" -p 1-64 --rate max --wait 0 --interface "$IF" --router-mac "$MAC" --tx-threads 1)
 	# masscan 1.3.2 does not exit after its last probe, and a killed
 	# process writes no profile: take a dump (callgrind_control) as soon as
 	# the veth counter shows all its frames left, then end it.
@@ -217,11 +231,13 @@ if want cpu; then
 	m1=$(cg_dump 131072 masscan "$SILENT" -p 1-32 --rate 100000000 --wait 0 --interface "$IF" --router-mac "$MAC")
 	m2=$(cg_dump 262144 masscan "$SILENT" -p 1-64 --rate 100000000 --wait 0 --interface "$IF" --router-mac "$MAC")
 	sp=$(awk -v a="$s1" -v b="$s2" 'BEGIN{printf "%.0f", (b-a)/131072}')
+	vp=$(awk -v a="$v1" -v b="$v2" 'BEGIN{printf "%.0f", (b-a)/131072}')
 	mp=$(awk -v a="${m1:-0}" -v b="${m2:-0}" 'BEGIN{ if (a>0 && b>0) printf "%.0f", (b-a)/131072; else print "n/a" }')
 	log "| tool | instructions/probe |"
 	log "|---|---|"
-	log "| synsweep | $sp |"
-	log "| masscan | $mp |"
+	log "| synsweep, IPv4 SYN | $sp |"
+	log "| synsweep, IPv6 SYN | $vp |"
+	log "| masscan, IPv4 SYN | $mp |"
 	log ""
 fi
 
@@ -270,6 +286,25 @@ if want mem; then
 	log "| 2^16 (4096 hosts x 16 ports) | $((r16 / 1024)) MiB |"
 	log "| 2^48 (all IPv4 x all ports) | $((r48 / 1024)) MiB |"
 	log "| lab scan, 4.2M probes, afpacket rings | $((rlab / 1024)) MiB |"
+	log ""
+	log "## Hit lists: 10^6 random addresses in a file (-iL), loaded and one probe built (--offline)"
+	python3 - "$work" <<'EOF'
+import random, sys, ipaddress
+r = random.Random(1)
+with open(sys.argv[1] + "/hit4.txt", "w") as f:
+    for _ in range(10**6):
+        f.write("%d.%d.%d.%d\n" % (r.randrange(1, 224), r.randrange(256), r.randrange(256), r.randrange(256)))
+with open(sys.argv[1] + "/hit6.txt", "w") as f:
+    for _ in range(10**6):
+        f.write(str(ipaddress.IPv6Address((0x2a00 << 112) | r.getrandbits(100))) + "\n")
+EOF
+	log "| list | file | peak RSS | bytes per address | wall | addresses per second |"
+	log "|---|---|---|---|---|---|"
+	for fam in 4 6; do
+		/usr/bin/time -f "%M %e" -o "$work/hit.time" $SYN -iL "$work/hit$fam.txt" -p 80 --offline --rate max --max-probes 1 >/dev/null 2>&1
+		read -r kib secs <"$work/hit.time"
+		log "| 10^6 IPv$fam | $(($(stat -c %s "$work/hit$fam.txt") / 1048576)) MiB | $((kib / 1024)) MiB | $(awk -v k="$kib" 'BEGIN{printf "%.1f", k*1024/1e6}') | $secs s | $(awk -v s="$secs" 'BEGIN{ if (s>0) printf "%.2f M", 1/s; else print "n/a" }') |"
+	done
 	log ""
 fi
 log "(written to $report)"

@@ -494,6 +494,31 @@ fn list_probes_walks_both_families_once() {
     assert_eq!(set.len(), lines.len());
     assert!(set.contains_key("2001:2::100f 80") && set.contains_key("198.18.0.15 22"));
     assert!(set.contains_key("2001:2::1 22"));
+    // IPv6 exclusions, on the command line and from a file.
+    let dir = temp_dir("list6");
+    let ex = dir.join("ex6.txt");
+    std::fs::write(&ex, "# tail of the block\n2001:2::1008-2001:2::100f\n").unwrap();
+    let kept = list(&[
+        "2001:2::1000/124",
+        "-p",
+        "80",
+        "--exclude",
+        "2001:2::1000/126",
+        "--excludefile",
+        ex.to_str().unwrap(),
+    ]);
+    let mut kept: Vec<&str> = kept.iter().map(|l| l.split(' ').next().unwrap()).collect();
+    kept.sort_unstable();
+    assert_eq!(
+        kept,
+        [
+            "2001:2::1004",
+            "2001:2::1005",
+            "2001:2::1006",
+            "2001:2::1007"
+        ]
+    );
+    std::fs::remove_dir_all(dir).unwrap();
     // Interleaved, not one family after the other.
     let first_half_v6 = lines[..33].iter().filter(|l| l.contains(':')).count();
     assert!((8..=26).contains(&first_half_v6), "{first_half_v6} of 33");

@@ -179,8 +179,7 @@ fn forged_replies_are_dropped_counted_and_never_reported() {
     };
     let truth = lab.truth_of("all");
     // 256 hosts of each family.
-    let base4: std::net::Ipv4Addr = lab.block().split('/').next().unwrap().parse().unwrap();
-    let base6: std::net::Ipv6Addr = lab.block6().split('/').next().unwrap().parse().unwrap();
+    let (base4, base6) = (lab.base4(), lab.base6());
     let targets = format!(
         "{}-{},{}-{}",
         base4,

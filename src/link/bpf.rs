@@ -180,6 +180,21 @@ const ETHERTYPE: u32 = 12;
 const IPV4: u32 = 14;
 const IPV6: u32 = 14;
 
+/// With the IP protocol in A: ICMP (`icmp`, 1 or 58) to `accept`, TCP and
+/// UDP to `ports` (their destination port is checked there), as `capture`
+/// asks; anything else falls through.
+fn transports(b: &mut Builder, capture: Capture, icmp: u32, accept: Label, ports: Label) {
+    if capture.icmp {
+        b.jump(Cond::Eq, icmp, To::Label(accept), To::Next);
+    }
+    if capture.tcp {
+        b.jump(Cond::Eq, 6, To::Label(ports), To::Next);
+    }
+    if capture.udp {
+        b.jump(Cond::Eq, 17, To::Label(ports), To::Next);
+    }
+}
+
 /// The filter for replies to a scan: IPv4 or IPv6 frames addressed to one
 /// of `sources`, carrying ICMP (if `capture.icmp`), or TCP or UDP (as
 /// `capture` asks) to one of our source `ports` in an unfragmented packet.
@@ -197,15 +212,7 @@ pub fn reply_filter(
         b.load(Size::Word, IPV4 + 16);
         b.jump(Cond::Eq, u32::from(src), To::Next, To::Label(drop));
         b.load(Size::Byte, IPV4 + 9);
-        if capture.icmp {
-            b.jump(Cond::Eq, 1, To::Label(accept), To::Next);
-        }
-        if capture.tcp {
-            b.jump(Cond::Eq, 6, To::Label(port4), To::Next);
-        }
-        if capture.udp {
-            b.jump(Cond::Eq, 17, To::Label(port4), To::Next);
-        }
+        transports(&mut b, capture, 1, accept, port4);
     }
     b.goto(drop);
     // A transport header only in a packet's first fragment; X = header length.
@@ -226,15 +233,7 @@ pub fn reply_filter(
             b.jump(Cond::Eq, w, To::Next, To::Label(drop));
         }
         b.load(Size::Byte, IPV6 + 6);
-        if capture.icmp {
-            b.jump(Cond::Eq, 58, To::Label(accept), To::Next);
-        }
-        if capture.tcp {
-            b.jump(Cond::Eq, 6, To::Label(port6), To::Next);
-        }
-        if capture.udp {
-            b.jump(Cond::Eq, 17, To::Label(port6), To::Next);
-        }
+        transports(&mut b, capture, 58, accept, port6);
     }
     b.goto(drop);
     b.bind(port6);

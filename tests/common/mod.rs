@@ -143,6 +143,16 @@ impl Lab {
         self.get("LAB_BLOCK6")
     }
 
+    /// The first address of the IPv4 block.
+    pub fn base4(&self) -> std::net::Ipv4Addr {
+        self.block().split('/').next().unwrap().parse().unwrap()
+    }
+
+    /// The first address of the IPv6 block.
+    pub fn base6(&self) -> std::net::Ipv6Addr {
+        self.block6().split('/').next().unwrap().parse().unwrap()
+    }
+
     /// The lab's IPv4 ground truth: (ip, port) -> (state, reason).
     pub fn truth(&self) -> Results {
         self.truth_of("4")
@@ -334,4 +344,23 @@ pub fn read_csv_with_repeats(path: &std::path::Path) -> (Results, usize) {
     }
     assert_eq!(text.matches("ip,port,proto").count(), 1, "one header");
     (out, repeats)
+}
+
+/// A scan through loss, with retries: nothing it reports may be false (state
+/// and reason as the truth has them), it finds at least 99.9% of the open
+/// ports, and the retries' answers show as duplicates.
+pub fn assert_lossy_results(got: &Results, truth: &Results, log: &str) {
+    let false_lines: Vec<_> = got
+        .iter()
+        .filter(|(k, v)| truth.get(*k) != Some(v))
+        .take(10)
+        .collect();
+    assert!(false_lines.is_empty(), "false results: {false_lines:?}");
+    let open_truth = truth.values().filter(|(s, _)| s == "open").count();
+    let open_got = got.values().filter(|(s, _)| s == "open").count();
+    assert!(
+        open_got * 1000 >= open_truth * 999,
+        "found {open_got} of {open_truth} open ports"
+    );
+    assert!(log.contains("duplicate"), "{log}");
 }

@@ -120,7 +120,15 @@ impl Checkpoint {
             config: Vec::new(),
         };
         let mut in_config = false;
-        for (i, line) in body.lines().enumerate().skip(1) {
+        // Lines end at '\n' alone: a '\r' is never part of what we write
+        // (configuration values are escaped), so one is damage.
+        for (i, line) in body.split_terminator('\n').enumerate().skip(1) {
+            if line.contains('\r') {
+                return Err(err(format!(
+                    "line {}: holds a carriage return, which no checkpoint does",
+                    i + 1
+                )));
+            }
             if line == "# configuration" {
                 in_config = true;
                 continue;
@@ -248,6 +256,12 @@ mod tests {
         );
         let e = Checkpoint::parse("hello\n", p).unwrap_err().to_string();
         assert!(e.contains("not a synsweep checkpoint"), "{e}");
+        // A carriage return is damage, not part of a line (found by
+        // fuzzing: "a\r\r\n" parsed, and rendered back as another text).
+        let mut cr = sample();
+        cr.config.push("a\r".into());
+        let e = Checkpoint::parse(&cr.render(), p).unwrap_err().to_string();
+        assert!(e.contains("carriage return"), "{e}");
     }
 
     #[test]

@@ -637,7 +637,7 @@ fn lines_of(c: &Config, keep: impl Fn(&Opt) -> bool) -> Vec<String> {
         .flat_map(|o| {
             (o.effective)(c)
                 .into_iter()
-                .map(move |v| format!("{} = {v}", o.name))
+                .map(move |v| format!("{} = {}", o.name, conffile::render_value(&v)))
         })
         .collect()
 }
@@ -968,8 +968,16 @@ mod tests {
     fn echo_round_trips_through_a_configuration_file() {
         let dir = std::env::temp_dir().join(format!("synsweep-echo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let args = "198.18.0.0/24 2001:2::1000/120 -p 22,80 --seed 5 --rate 5000 --show all --source-ip 2001:2::1 --router-mac 02:00:00:00:00:01 --router-mac-ipv6 02:00:00:00:00:02 --tx-threads 2 --offline";
-        let c = run(args).unwrap();
+        // A '#' in a value once read back as a comment (found by fuzzing).
+        let args = "198.18.0.0/24 2001:2::1000/120 -p 22,80 --seed 5 --rate 5000 --show all --source-ip 2001:2::1 --router-mac 02:00:00:00:00:01 --router-mac-ipv6 02:00:00:00:00:02 --tx-threads 2 --offline -o scan#1.csv";
+        let mut argv: Vec<OsString> = std::iter::once("synsweep")
+            .chain(args.split_whitespace())
+            .map(OsString::from)
+            .collect();
+        argv.extend(["--status-json", "./a\t#b"].map(OsString::from));
+        let Ok(Command::Scan(c)) = parse(argv) else {
+            panic!("parses")
+        };
         let text = echo_text(&c);
         let conf = dir.join("scan.conf");
         std::fs::write(&conf, &text).unwrap();
@@ -977,6 +985,8 @@ mod tests {
         assert_eq!(again.effective, c.effective, "{text}");
         assert_eq!(again.identity_hash, c.identity_hash);
         assert!(text.contains("range = 2001:2::1000/120\n"), "{text}");
+        assert_eq!(again.output.path, Some(PathBuf::from("scan#1.csv")));
+        assert_eq!(again.status_json, Some(PathBuf::from("./a\t#b")));
         assert!(
             text.contains("show = open,closed,filtered,unfiltered,open|filtered,closed|filtered\n")
         );

@@ -2,6 +2,12 @@
 //! blank lines. Every long option of the command line can be set this way;
 //! `range` (or `target`) lines are targets. `--echo` writes the effective
 //! configuration in the same format, so its output reads back with `-c`.
+//!
+//! A `#` starts a comment at the start of a line or after white space, so
+//! a value like `scan#1.csv` is read whole. A value that would not survive
+//! the trip otherwise (a ` #`, surrounding spaces, a quote first, control
+//! characters) is written in double quotes with backslash escapes, and read
+//! back unquoted: `render_value` and `parse_value` are inverses.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -37,11 +43,102 @@ pub enum OptionKind {
     Target,
 }
 
+/// `line` without its comment: from a `#` at the start or after white
+/// space. A `#` inside double quotes is part of the value.
+fn strip_comment(line: &str) -> &str {
+    let (mut after_space, mut quoted, mut escaped) = (true, false, false);
+    for (i, c) in line.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '#' if after_space && !quoted => return &line[..i],
+            _ => {}
+        }
+        after_space = c.is_whitespace();
+    }
+    line
+}
+
+/// A value as a configuration line writes it: as is where it reads back
+/// the same, else quoted and escaped.
+pub fn render_value(v: &str) -> String {
+    let plain = !v.is_empty()
+        && v.trim() == v
+        && !v.starts_with('"')
+        && !v.starts_with('#')
+        && !v.contains(" #")
+        && !v.contains("\t#")
+        && !v.chars().any(char::is_control);
+    if plain {
+        return v.to_string();
+    }
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// A value as read from a line: unquoted if it is quoted.
+pub fn parse_value(v: &str) -> Result<String, String> {
+    let Some(inner) = v.strip_prefix('"') else {
+        return Ok(v.to_string());
+    };
+    let inner = inner
+        .strip_suffix('"')
+        .ok_or_else(|| format!("{v:?} opens a quote it does not close"))?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            return Err(format!("{v:?} has a quote inside: write it as \\\""));
+        }
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('"') => out.push('"'),
+            Some('\\') => out.push('\\'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('t') => out.push('\t'),
+            Some('u') => {
+                let code: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                let c = code
+                    .strip_prefix('{')
+                    .and_then(|h| u32::from_str_radix(h, 16).ok())
+                    .and_then(char::from_u32)
+                    .ok_or_else(|| format!("{v:?} has a bad \\u{{...}} escape"))?;
+                out.push(c);
+            }
+            other => {
+                return Err(format!(
+                    "{v:?} has an unknown escape \\{}: use \\\", \\\\, \\n, \\r, \\t or \\u{{hex}}",
+                    other.map_or(String::new(), String::from)
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The (name, value, line) entries of a configuration text.
 pub fn parse_entries(text: &str, path: &Path) -> Result<Vec<(String, String, usize)>, ConfError> {
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
-        let line = raw.split('#').next().unwrap_or("").trim();
+        let line = strip_comment(raw).trim();
         if line.is_empty() {
             continue;
         }
@@ -59,7 +156,8 @@ pub fn parse_entries(text: &str, path: &Path) -> Result<Vec<(String, String, usi
         if name.is_empty() {
             return Err(err("an option line needs a name before `=`".into()));
         }
-        out.push((name.to_string(), value.to_string(), i + 1));
+        let value = parse_value(value).map_err(|why| err(format!("option {name:?}: {why}")))?;
+        out.push((name.to_string(), value, i + 1));
     }
     Ok(out)
 }
@@ -137,6 +235,36 @@ mod tests {
                 "--seed=7"
             ]
         );
+    }
+
+    #[test]
+    fn hashes_inside_values_and_quoted_values_survive() {
+        let text = "output = scan#1.csv # where\nrange = 198.18.0.0/24#no space: part of the value\n# a comment\n  # another\n";
+        let e = parse_entries(text, Path::new("s.conf")).unwrap();
+        assert_eq!(e[0].1, "scan#1.csv");
+        assert_eq!(e[1].1, "198.18.0.0/24#no space: part of the value");
+        for v in [
+            "plain",
+            "scan#1.csv",
+            "a #b",
+            " lead",
+            "trail ",
+            "\"q",
+            "tab\tand\nline\r",
+            "uni\u{7}code",
+            "#first",
+            "back\\slash",
+        ] {
+            let line = format!("output = {}", render_value(v));
+            let e = parse_entries(&line, Path::new("s.conf")).unwrap();
+            assert_eq!(e[0].1, v, "{line}");
+        }
+        assert_eq!(render_value("scan#1.csv"), "scan#1.csv");
+        assert_eq!(render_value("a #b"), "\"a #b\"");
+        for bad in ["\"open", "\"a\"b\"", "\"\\x\"", "\"\\u{zz}\""] {
+            let e = parse_entries(&format!("output = {bad}"), Path::new("s.conf"));
+            assert!(e.is_err(), "{bad}");
+        }
     }
 
     #[test]

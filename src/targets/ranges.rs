@@ -252,7 +252,8 @@ impl<A: AddrBits> RangeSet<A> {
     /// `n` must be below `count()`.
     #[inline(always)]
     pub fn nth(&self, n: u64) -> A {
-        if n < self.range_total_u64 {
+        // (A set of over 2^64 addresses holds every u64 position in ranges.)
+        if n < self.range_total_u64 || self.range_total > u128::from(u64::MAX) {
             // The last range whose first index is <= n holds it.
             let i = self.before.partition_point(|&b| b <= n) - 1;
             self.ranges[i].first.add(n - self.before[i])

@@ -85,6 +85,23 @@ fn when(on: bool) -> Vec<String> {
     if on { one("true") } else { vec![] }
 }
 
+/// `22,80` for one protocol, `T:22,80,U:53` for several.
+fn ports_line(c: &Config) -> String {
+    let protocols = c.scan.protocols();
+    if let [only] = protocols[..] {
+        return port_list(&c.space.port_numbers(only));
+    }
+    protocols
+        .iter()
+        .map(|p| {
+            let prefix = if *p == Protocol::Udp { "U:" } else { "T:" };
+            format!("{prefix}{}", port_list(&c.space.port_numbers(*p)))
+        })
+        .filter(|s| s.len() > 2)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn paths(p: &[PathBuf]) -> Vec<String> {
     p.iter().map(|p| p.display().to_string()).collect()
 }
@@ -119,12 +136,12 @@ pub static OPTIONS: &[Opt] = &[
         short: Some('p'),
         aliases: &["port"],
         repeats: true,
-        effective: |c| one(port_list(&c.space.port_numbers(Protocol::Tcp))),
+        effective: |c| one(ports_line(c)),
         ..opt(
             "ports",
             Value("PORTS"),
             Identity,
-            "TCP ports to probe: 22,80,8000-8100 (masscan's T:80 accepted)",
+            "Ports to probe: 22,80,8000-8100, for every protocol scanned; T: and U: name TCP and UDP ports, e.g. T:22,80,U:53,161",
         )
     },
     Opt {
@@ -158,12 +175,28 @@ pub static OPTIONS: &[Opt] = &[
         )
     },
     Opt {
-        effective: |c| one(c.scan.name()),
+        repeats: true,
+        effective: |c| one(c.scan.names().join(",")),
         ..opt(
             "scan",
-            Value("TYPE"),
+            Value("TYPES"),
             Identity,
-            "Scan type: syn (TCP SYN, nmap's -sS)",
+            "Scan types, a comma list: one of syn (-sS), ack (-sA), fin (-sF), null (-sN), xmas (-sX), maimon (-sM), window (-sW), and udp (-sU) [default: syn]",
+        )
+    },
+    Opt {
+        effective: |c| {
+            c.scan
+                .scanflags
+                .iter()
+                .map(|f| format!("{f:#04x}"))
+                .collect()
+        },
+        ..opt(
+            "scanflags",
+            Value("FLAGS"),
+            Identity,
+            "Custom TCP flags as nmap's --scanflags: a number or names (SYNFIN, URGPSHFIN); replies are read as the TCP scan type reads them",
         )
     },
     Opt {
@@ -551,6 +584,10 @@ fn expand_masscan_flags(args: impl IntoIterator<Item = OsString>) -> Vec<OsStrin
             Some("-oC") => out.extend(["--format=csv".into(), "--output".into()]),
             Some("-oX") => out.extend(["--format=xml".into(), "--output".into()]),
             Some("-oG") => out.extend(["--format=grepable".into(), "--output".into()]),
+            // nmap's scan types.
+            Some(s @ ("-sS" | "-sA" | "-sF" | "-sN" | "-sX" | "-sM" | "-sW" | "-sU")) => {
+                out.push(format!("--scan={}", &s[1..]).into())
+            }
             _ => out.push(a),
         }
     }
@@ -891,8 +928,8 @@ mod tests {
                 r#"--format: "xls" is not a format: give list, ndjson, csv, xml, grepable"#,
             ),
             (
-                "198.18.0.0/24 -p 80 --scan xmas",
-                r#"--scan: "xmas" is not a scan type: give syn"#,
+                "198.18.0.0/24 -p 80 --scan connect",
+                r#"--scan: "connect" is not a scan type: give syn (-sS), ack (-sA)"#,
             ),
             (
                 "198.18.0.0/24 -p 80 --link tun",
@@ -951,7 +988,7 @@ mod tests {
         let cmd = command();
         assert_eq!(cmd.get_arguments().count(), OPTIONS.len());
         // Every identity option writes a line whenever it holds a value.
-        let c = run("198.18.0.0/24 -iL /dev/null -p 80 --exclude 198.18.0.1 --excludefile /dev/null --no-default-excludes --seed 3 --retries 1 --shard 1/2 --source-port 100-200 -o x.csv --format csv").unwrap();
+        let c = run("198.18.0.0/24 -iL /dev/null -p 80 --exclude 198.18.0.1 --excludefile /dev/null --no-default-excludes --seed 3 --retries 1 --shard 1/2 --source-port 100-200 -o x.csv --format csv --scanflags SYNFIN").unwrap();
         for o in OPTIONS.iter().filter(|o| o.scope == Identity) {
             assert!(
                 c.effective

@@ -9,7 +9,8 @@ use crate::domain::{Family, State, StateSet};
 use crate::engine::rate::Rate;
 use crate::link::{LinkKind, LinkOptions};
 use crate::output::{FormatKind, OutputSpec};
-use crate::probe::{ScanType, SourcePorts};
+use crate::probe::tcp_flags::parse_scanflags;
+use crate::probe::{ScanPlan, SourcePorts};
 use crate::targets::grammar::{self, Origin, PortRange};
 use crate::targets::{ProbeSpace, TargetSource, TargetSpec};
 use crate::wire::{MacAddr, parse_mac};
@@ -67,7 +68,7 @@ pub struct TargetArgs {
 pub struct Config {
     pub space: Arc<ProbeSpace>,
     pub targets: TargetArgs,
-    pub scan: ScanType,
+    pub scan: ScanPlan,
     /// Permutation seed (drawn at random when not given).
     pub seed: u64,
     /// The user chose the seed.
@@ -122,7 +123,8 @@ impl Config {
     /// Everything but the effective lines and identity hash, which
     /// `cli.rs` adds from its table.
     pub fn from_args(a: &Args, command_line: String) -> Result<Config, CliError> {
-        let (targets, space) = targets(a)?;
+        let scan = scan_plan(a)?;
+        let (targets, space) = targets(a, &scan)?;
         let output = output(a)?;
         let (link, link_kind) = link(a)?;
         let list_probes = a.flag("list-probes");
@@ -141,7 +143,7 @@ impl Config {
         Ok(Config {
             space: Arc::new(space),
             targets,
-            scan: scan_type(a)?,
+            scan,
             seed: seed_given.unwrap_or_else(rand::random),
             seed_given: seed_given.is_some(),
             rate: rate(a.get("rate").unwrap_or("100"))?,
@@ -217,7 +219,7 @@ fn seconds(name: &str, s: &str, lo: f64, hi: f64) -> Result<Duration, CliError> 
     }
 }
 
-fn targets(a: &Args) -> Result<(TargetArgs, ProbeSpace), CliError> {
+fn targets(a: &Args, scan: &ScanPlan) -> Result<(TargetArgs, ProbeSpace), CliError> {
     let canon = |values: Vec<&str>, origin: &'static str| -> Result<Vec<String>, CliError> {
         let mut out = Vec::new();
         for v in values {
@@ -227,9 +229,10 @@ fn targets(a: &Args) -> Result<(TargetArgs, ProbeSpace), CliError> {
         Ok(out)
     };
     let mut ports = Vec::new();
+    let protocols = scan.protocols();
     for p in a.get_all("ports") {
         ports.extend(
-            grammar::parse_ports(p, &Origin::Arg("--ports"))
+            grammar::parse_ports_for(p, &Origin::Arg("--ports"), &protocols)
                 .map_err(|e| CliError(e.to_string()))?,
         );
     }
@@ -273,14 +276,17 @@ fn targets(a: &Args) -> Result<(TargetArgs, ProbeSpace), CliError> {
     Ok((t, space))
 }
 
-fn scan_type(a: &Args) -> Result<ScanType, CliError> {
-    let s = a.get("scan").unwrap_or("syn");
-    ScanType::from_name(s).ok_or_else(|| {
-        CliError(format!(
-            "--scan: {s:?} is not a scan type: give {}",
-            ScanType::NAMES.join(", ")
-        ))
-    })
+fn scan_plan(a: &Args) -> Result<ScanPlan, CliError> {
+    let flags = a
+        .get("scanflags")
+        .map(|s| parse_scanflags(s).map_err(|why| CliError(format!("--scanflags: {why}"))))
+        .transpose()?;
+    let plan = ScanPlan::parse(&a.get_all("scan"), flags)
+        .map_err(|why| CliError(format!("--scan: {why}")))?;
+    if flags.is_some() && plan.tcp.is_none() {
+        return fail("--scanflags: no TCP scan to send them: a UDP scan has no flags".into());
+    }
+    Ok(plan)
 }
 
 fn output(a: &Args) -> Result<OutputSpec, CliError> {

@@ -23,7 +23,8 @@ use crate::engine::{self, Finished, Interrupt, Job, SendPlan, ThreadError};
 use crate::link::{self, LinkError, LinkKind, LinkPlan, RxLink, TxLink, bpf};
 use crate::output::{Continue, EndInfo, OutputError, ResultWriter, RunInfo, ScanInfo};
 use crate::probe::tcp::SynScan;
-use crate::probe::{ProbeModule, ScanType, Validator};
+use crate::probe::tcp_flags::{FlagScan, Reading};
+use crate::probe::{ProbeModule, ScanPlan, TcpScanType, Validator};
 use crate::targets::grammar::port_list;
 use hdrhistogram::Histogram;
 use std::fs::File;
@@ -79,7 +80,23 @@ pub struct ScanOutcome {
 /// Runs the scan `config` describes with its probe module.
 pub fn run(config: &Config, interrupt: &Interrupt) -> Result<ScanOutcome, ScanError> {
     match config.scan {
-        ScanType::Syn => run_module(config, interrupt, &SynScan::default()),
+        ScanPlan {
+            tcp: Some(TcpScanType::Syn),
+            scanflags: None,
+            udp: false,
+        } => run_module(config, interrupt, &SynScan::default()),
+        ScanPlan {
+            tcp: Some(tcp),
+            scanflags,
+            udp: false,
+        } => {
+            let reading = match tcp {
+                TcpScanType::Syn => Reading::Syn,
+                TcpScanType::Flags(r) => r,
+            };
+            run_module(config, interrupt, &FlagScan::new(reading, scanflags))
+        }
+        ScanPlan { .. } => unimplemented!("UDP"),
     }
 }
 
@@ -194,7 +211,7 @@ fn run_info<M: ProbeModule>(config: &Config, module: &M) -> RunInfo {
         start_unix: monitor::unix_now(),
         command_line: config.command_line.clone(),
         scans: vec![ScanInfo {
-            scan_type: M::NAME,
+            scan_type: module.scan_name(),
             protocol: module.protocol(),
             ports: port_list(&ports),
             port_count: ports.len(),

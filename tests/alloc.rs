@@ -152,7 +152,7 @@ fn check_module<M: ProbeModule>(module: &M, answer: Answer) {
                 dst_port: p.port,
             };
             (
-                answer(p.addr, p.port, us, sport, key.cookie(M::KIND, &flow)),
+                answer(p.addr, p.port, us, sport, key.cookie(module.kind(), &flow)),
                 i,
             )
         })

@@ -90,12 +90,12 @@ impl<'a, M: ProbeModule> ProbeMaker<'a, M> {
             IpAddr::V4(dst) => (
                 &self.templates.v4,
                 self.key
-                    .cookie_v4(M::KIND, self.src4, dst, src_port, probe.port),
+                    .cookie_v4(self.module.kind(), self.src4, dst, src_port, probe.port),
             ),
             IpAddr::V6(dst) => (
                 &self.templates.v6,
                 self.key
-                    .cookie_v6(M::KIND, self.src6, dst, src_port, probe.port),
+                    .cookie_v6(self.module.kind(), self.src6, dst, src_port, probe.port),
             ),
         };
         let fields = ProbeFields {

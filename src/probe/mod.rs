@@ -8,6 +8,7 @@
 //! generic over the module, so the per-probe path has no dynamic call.
 
 pub mod tcp;
+pub mod tcp_flags;
 
 use crate::cookie::{CookieKey, Flow, ProbeKind};
 use crate::domain::{Family, Protocol, Reason, Record, State};
@@ -15,27 +16,128 @@ use crate::wire::reply::Reply;
 use crate::wire::template::FrameParams;
 use std::net::IpAddr;
 
-/// The scan types, by their `--scan` names; each is one probe module.
+/// The TCP scan of a run: SYN, or a flag scan read as nmap reads it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ScanType {
-    /// TCP SYN (`-sS`): `tcp::SynScan`.
+pub enum TcpScanType {
+    /// `-sS`: `tcp::SynScan`.
     Syn,
+    /// `-sA -sF -sN -sX -sM -sW`: `tcp_flags::FlagScan`.
+    Flags(tcp_flags::Reading),
 }
 
-impl ScanType {
-    pub const NAMES: &'static [&'static str] = &["syn"];
+/// What a run scans with: at most one TCP scan type, and UDP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScanPlan {
+    pub tcp: Option<TcpScanType>,
+    /// `--scanflags`: the TCP flags to send, read as `tcp` reads replies.
+    pub scanflags: Option<u8>,
+    pub udp: bool,
+}
 
-    pub fn name(&self) -> &'static str {
-        match self {
-            ScanType::Syn => "syn",
+impl Default for ScanPlan {
+    fn default() -> Self {
+        ScanPlan {
+            tcp: Some(TcpScanType::Syn),
+            scanflags: None,
+            udp: false,
+        }
+    }
+}
+
+/// `--scan` names and nmap's letters for them.
+const SCAN_NAMES: &[(&str, &str)] = &[
+    ("syn", "sS"),
+    ("ack", "sA"),
+    ("fin", "sF"),
+    ("null", "sN"),
+    ("xmas", "sX"),
+    ("maimon", "sM"),
+    ("window", "sW"),
+    ("udp", "sU"),
+];
+
+impl ScanPlan {
+    pub const FORMS: &'static str = "syn (-sS), ack (-sA), fin (-sF), null (-sN), xmas (-sX), maimon (-sM), window (-sW), udp (-sU)";
+
+    /// From `--scan` words (each maybe a comma list) and `--scanflags`.
+    pub fn parse(words: &[&str], scanflags: Option<u8>) -> Result<ScanPlan, String> {
+        use tcp_flags::Reading;
+        let mut plan = ScanPlan {
+            tcp: None,
+            scanflags,
+            udp: false,
+        };
+        for word in words.iter().flat_map(|w| w.split(',')).map(str::trim) {
+            let name = SCAN_NAMES
+                .iter()
+                .find(|(n, letters)| {
+                    *n == word || *letters == word || word.strip_prefix('-') == Some(letters)
+                })
+                .map(|(n, _)| *n)
+                .ok_or_else(|| format!("{word:?} is not a scan type: give {}", Self::FORMS))?;
+            let tcp = match name {
+                "udp" => {
+                    plan.udp = true;
+                    continue;
+                }
+                "syn" => TcpScanType::Syn,
+                "ack" => TcpScanType::Flags(Reading::Ack),
+                "fin" => TcpScanType::Flags(Reading::Fin),
+                "null" => TcpScanType::Flags(Reading::Null),
+                "xmas" => TcpScanType::Flags(Reading::Xmas),
+                "maimon" => TcpScanType::Flags(Reading::Maimon),
+                _ => TcpScanType::Flags(Reading::Window),
+            };
+            match plan.tcp {
+                Some(prev) if prev != tcp => {
+                    return Err(format!(
+                        "{} and {word} are two TCP scan types: one TCP type at a time (UDP may join it)",
+                        Self::tcp_name(prev)
+                    ));
+                }
+                _ => plan.tcp = Some(tcp),
+            }
+        }
+        // No type named: SYN, as nmap (with --scanflags, read as SYN too).
+        if plan.tcp.is_none() && (!plan.udp || scanflags.is_some()) {
+            plan.tcp = Some(TcpScanType::Syn);
+        }
+        Ok(plan)
+    }
+
+    fn tcp_name(t: TcpScanType) -> &'static str {
+        use tcp_flags::Reading;
+        match t {
+            TcpScanType::Syn => "syn",
+            TcpScanType::Flags(Reading::Ack) => "ack",
+            TcpScanType::Flags(Reading::Fin) => "fin",
+            TcpScanType::Flags(Reading::Null) => "null",
+            TcpScanType::Flags(Reading::Xmas) => "xmas",
+            TcpScanType::Flags(Reading::Maimon) => "maimon",
+            TcpScanType::Flags(Reading::Window) => "window",
+            TcpScanType::Flags(Reading::Syn) => "syn",
         }
     }
 
-    pub fn from_name(s: &str) -> Option<ScanType> {
-        match s {
-            "syn" | "sS" => Some(ScanType::Syn),
-            _ => None,
+    /// The `--scan` words that give this plan back.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = self.tcp.map(Self::tcp_name).into_iter().collect();
+        if self.udp {
+            v.push("udp");
         }
+        v
+    }
+
+    /// The protocols scanned, in port-list order.
+    pub fn protocols(&self) -> Vec<Protocol> {
+        let mut v = Vec::new();
+        if self.tcp.is_some() {
+            v.push(Protocol::Tcp);
+        }
+        if self.udp {
+            v.push(Protocol::Udp);
+        }
+        v
     }
 }
 
@@ -191,10 +293,11 @@ pub struct Capture {
 /// probe and its reply through it.
 pub trait ProbeModule: Send + Sync {
     /// Mixed into every cookie: a reply to another kind of probe (or to
-    /// another run) can never validate as this one's.
-    const KIND: ProbeKind;
-    /// The scan type's name, as `--echo` and nmap XML's `scaninfo` print it.
-    const NAME: &'static str;
+    /// another run) can never validate as this one's. Fixed for a run.
+    fn kind(&self) -> ProbeKind;
+
+    /// The scan type's word, as nmap XML's `scaninfo` prints it.
+    fn scan_name(&self) -> &'static str;
 
     /// The constant part of this module's frames for one address family.
     type Template: Send + Sync;

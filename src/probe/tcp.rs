@@ -11,14 +11,15 @@ use super::{Capture, ProbeFields, ProbeModule, Validator, Verdict};
 use crate::cookie::ProbeKind;
 use crate::domain::{Family, Protocol, Reason, State};
 use crate::wire::checksum::{add_u32, finish};
-use crate::wire::reply::{Reply, Transport, tcp_flags};
+use crate::wire::reply::{Quoted, Reply, Transport, tcp_flags};
 use crate::wire::template::{ETH_LEN, FrameParams, FrameTemplate, IPV6_LEN};
 
 /// Field offsets inside the TCP header.
-mod field {
+pub(crate) mod field {
     pub const SRC_PORT: usize = 0;
     pub const DST_PORT: usize = 2;
     pub const SEQ: usize = 4;
+    pub const ACK: usize = 8;
     pub const DATA_OFFSET: usize = 12;
     pub const FLAGS: usize = 13;
     pub const WINDOW: usize = 14;
@@ -30,7 +31,7 @@ mod field {
 
 /// 20 bytes of header, MSS (4) + NOP NOP + timestamps (10).
 pub const SYN_LEN: usize = 36;
-const IPPROTO_TCP: u8 = 6;
+pub(crate) const IPPROTO_TCP: u8 = 6;
 
 /// The constant TCP SYN header: every per-probe field zero.
 fn syn_header(window: u16, mss: u16) -> [u8; SYN_LEN] {
@@ -60,8 +61,8 @@ impl Default for SynScan {
     }
 }
 
-/// The codes nmap reads as `filtered` for a SYN probe (`-sS`); others (a
-/// network unreachable, fragmentation needed...) say nothing of the port.
+/// The codes nmap reads as `filtered` for a TCP probe; others (a network
+/// unreachable, fragmentation needed...) say nothing of the port.
 fn filtering_code(family: Family, code: u8) -> Option<Reason> {
     match family {
         Family::V4 if !matches!(code, 1 | 2 | 3 | 9 | 10 | 13) => None,
@@ -69,10 +70,58 @@ fn filtering_code(family: Family, code: u8) -> Option<Reason> {
     }
 }
 
+/// A TCP probe of `kind` quoted in an ICMP or ICMPv6 unreachable with a
+/// filtering code: filtered, if the quote carries our address, one of our
+/// ports, and the sequence number (the cookie's low 32 bits) we sent. Every
+/// TCP module puts its cookie there, because it is in the 8 bytes of the
+/// transport header an ICMP error is sure to quote.
+pub(crate) fn filtered_by_icmp(
+    kind: ProbeKind,
+    reply: &Reply<'_>,
+    code: u8,
+    quoted: &Quoted<'_>,
+    v: &Validator,
+) -> Option<Verdict> {
+    let reason = filtering_code(Family::of(&reply.src), code)?;
+    if quoted.protocol != IPPROTO_TCP || quoted.src != reply.dst || !v.our_port(quoted.src_port()) {
+        return None;
+    }
+    let cookie = v.cookie(
+        kind,
+        quoted.src,
+        quoted.src_port(),
+        quoted.dst,
+        quoted.dst_port(),
+    );
+    if quoted.word1() != cookie as u32 {
+        return None;
+    }
+    Some(Verdict {
+        addr: quoted.dst,
+        proto: Protocol::Tcp,
+        port: quoted.dst_port(),
+        state: State::Filtered,
+        reason,
+        ttl: reply.ttl,
+        ts_echo: None,
+    })
+}
+
+impl SynScan {
+    pub const KIND: ProbeKind = ProbeKind(1);
+}
+
 impl ProbeModule for SynScan {
-    const KIND: ProbeKind = ProbeKind(1);
-    const NAME: &'static str = "syn";
     type Template = FrameTemplate;
+
+    #[inline(always)]
+    fn kind(&self) -> ProbeKind {
+        Self::KIND
+    }
+
+    fn scan_name(&self) -> &'static str {
+        "syn"
+    }
 
     fn protocol(&self) -> Protocol {
         Protocol::Tcp
@@ -142,32 +191,7 @@ impl ProbeModule for SynScan {
                 })
             }
             Transport::Unreachable { code, quoted } => {
-                let reason = filtering_code(Family::of(&reply.src), code)?;
-                if quoted.protocol != IPPROTO_TCP
-                    || quoted.src != reply.dst
-                    || !v.our_port(quoted.src_port())
-                {
-                    return None;
-                }
-                let seq = v.cookie(
-                    Self::KIND,
-                    quoted.src,
-                    quoted.src_port(),
-                    quoted.dst,
-                    quoted.dst_port(),
-                ) as u32;
-                if quoted.word1() != seq {
-                    return None;
-                }
-                Some(Verdict {
-                    addr: quoted.dst,
-                    proto: Protocol::Tcp,
-                    port: quoted.dst_port(),
-                    state: State::Filtered,
-                    reason,
-                    ttl: reply.ttl,
-                    ts_echo: None,
-                })
+                filtered_by_icmp(Self::KIND, reply, code, &quoted, v)
             }
         }
     }

@@ -16,8 +16,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 pub const TARGET_FORMS: &str = "accepted: 198.18.4.7, 198.18.4.0/22, 198.18.4.1-198.18.5.20, 2001:2::1, 2001:2::/48, 2001:2::1-2001:2::ff";
-pub const PORT_FORMS: &str =
-    "accepted: 22, 8000-8100, or a comma list like 22,80,8000-8100 (ports 0-65535)";
+pub const PORT_FORMS: &str = "accepted: 22, 8000-8100, or a comma list like 22,80,8000-8100 (ports 0-65535); T: and U: (TCP, UDP) apply to the ports after them, as in T:22,80,U:53,161";
 
 /// Where a token came from, so an error can point at it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -227,8 +226,66 @@ pub struct PortRange {
     pub last: u16,
 }
 
-/// Port ranges from `22,80,8000-8100` (masscan's `T:` prefix accepted).
+/// A range as written: for one protocol (`T:`, `U:`), or for every
+/// protocol the scan probes (no prefix).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortSpec {
+    pub proto: Option<Protocol>,
+    pub first: u16,
+    pub last: u16,
+}
+
+impl PortSpec {
+    /// The ranges this spec names when the scan probes `protocols`.
+    pub fn resolve(&self, protocols: &[Protocol]) -> Vec<PortRange> {
+        let range = |proto| PortRange {
+            proto,
+            first: self.first,
+            last: self.last,
+        };
+        match self.proto {
+            Some(p) => vec![range(p)],
+            None => protocols.iter().map(|p| range(*p)).collect(),
+        }
+    }
+}
+
+/// Port ranges of `arg` for a scan of `protocols`: unprefixed ranges are
+/// each protocol's; a prefix must name a protocol the scan probes.
+pub fn parse_ports_for(
+    arg: &str,
+    origin: &Origin,
+    protocols: &[Protocol],
+) -> Result<Vec<PortRange>, GrammarError> {
+    let mut out = Vec::new();
+    for spec in parse_port_specs(arg, origin)? {
+        if let Some(p) = spec.proto
+            && !protocols.contains(&p)
+        {
+            let flag = if p == Protocol::Udp {
+                "-sU"
+            } else {
+                "a TCP scan type"
+            };
+            return Err(GrammarError::Ports {
+                origin: origin.clone(),
+                token: arg.to_string(),
+                why: format!("{p} ports are given but the scan probes no {p}: add {flag}"),
+            });
+        }
+        out.extend(spec.resolve(protocols));
+    }
+    Ok(out)
+}
+
+/// TCP port ranges from `22,80,8000-8100` (tests and tools).
 pub fn parse_ports(arg: &str, origin: &Origin) -> Result<Vec<PortRange>, GrammarError> {
+    parse_ports_for(arg, origin, &[Protocol::Tcp])
+}
+
+/// Port ranges as written, `T:`/`U:` prefixes (masscan's; nmap's `T:` and
+/// `U:` too) applying to the ranges after them.
+pub fn parse_port_specs(arg: &str, origin: &Origin) -> Result<Vec<PortSpec>, GrammarError> {
     let bad = |token: &str, why: String| GrammarError::Ports {
         origin: origin.clone(),
         token: token.to_string(),
@@ -243,17 +300,25 @@ pub fn parse_ports(arg: &str, origin: &Origin) -> Result<Vec<PortRange>, Grammar
         })
     };
     let mut out = Vec::new();
+    let mut proto = None;
     for token in arg.split(',') {
         let token = token.trim();
         if token.is_empty() {
             return Err(bad(arg, "empty entry in the list".into()));
         }
         let bare = match token.split_once(':') {
-            Some((proto, rest)) if proto.eq_ignore_ascii_case("t") => rest,
-            Some((proto, _)) => {
+            Some((p, rest)) if p.eq_ignore_ascii_case("t") => {
+                proto = Some(Protocol::Tcp);
+                rest
+            }
+            Some((p, rest)) if p.eq_ignore_ascii_case("u") => {
+                proto = Some(Protocol::Udp);
+                rest
+            }
+            Some((p, _)) => {
                 return Err(bad(
                     token,
-                    format!("protocol {proto:?} is not supported, only TCP"),
+                    format!("protocol {p:?} is not one synsweep scans: T: (TCP) or U: (UDP)"),
                 ));
             }
             None => token,
@@ -271,11 +336,7 @@ pub fn parse_ports(arg: &str, origin: &Origin) -> Result<Vec<PortRange>, Grammar
                 format!("range starts at {first} after it ends at {last}"),
             ));
         }
-        out.push(PortRange {
-            proto: Protocol::Tcp,
-            first,
-            last,
-        });
+        out.push(PortSpec { proto, first, last });
     }
     Ok(out)
 }
@@ -456,7 +517,11 @@ mod tests {
             ("22,", "empty entry in the list"),
             ("", "empty entry in the list"),
             ("100-90", "range starts at 100 after it ends at 90"),
-            ("U:53", r#"protocol "U" is not supported, only TCP"#),
+            (
+                "U:53",
+                "udp ports are given but the scan probes no udp: add -sU",
+            ),
+            ("X:53", r#"protocol "X" is not one synsweep scans"#),
         ];
         for (input, want) in cases {
             let got = p(input).unwrap_err().to_string();
@@ -465,5 +530,31 @@ mod tests {
             assert!(got.ends_with(&format!("({PORT_FORMS})")), "{got}");
         }
         assert_eq!(port_list(&[1, 2, 3, 7, 9, 10]), "1-3,7,9-10");
+        // Prefixes hold for the ranges after them; bare ranges are every
+        // scanned protocol's.
+        let both = [Protocol::Tcp, Protocol::Udp];
+        let udp = |first, last| PortRange {
+            proto: Protocol::Udp,
+            first,
+            last,
+        };
+        assert_eq!(
+            parse_ports_for("T:22,80,U:53,161-162", &Origin::Arg("p"), &both).unwrap(),
+            vec![tcp(22, 22), tcp(80, 80), udp(53, 53), udp(161, 162)]
+        );
+        assert_eq!(
+            parse_ports_for("53", &Origin::Arg("p"), &both).unwrap(),
+            vec![tcp(53, 53), udp(53, 53)]
+        );
+        assert_eq!(
+            parse_ports_for("53", &Origin::Arg("p"), &[Protocol::Udp]).unwrap(),
+            vec![udp(53, 53)]
+        );
+        let e = parse_ports_for("T:22", &Origin::Arg("p"), &[Protocol::Udp]).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("tcp ports are given but the scan probes no tcp"),
+            "{e}"
+        );
     }
 }

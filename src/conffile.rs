@@ -3,7 +3,7 @@
 //! `range` (or `target`) lines are targets. `--echo` writes the effective
 //! configuration in the same format, so its output reads back with `-c`.
 //!
-//! A `#` starts a comment at the start of a line or after white space, so
+//! A `#` starts a comment at the start of a line or after a space or tab, so
 //! a value like `scan#1.csv` is read whole. A value that would not survive
 //! the trip otherwise (a ` #`, surrounding spaces, a quote first, control
 //! characters) is written in double quotes with backslash escapes, and read
@@ -55,7 +55,8 @@ fn strip_comment(line: &str) -> &str {
             '#' if after_space && !quoted => return &line[..i],
             _ => {}
         }
-        after_space = c.is_whitespace();
+        // Only a plain space or tab: `render_value` quotes exactly those.
+        after_space = c == ' ' || c == '\t';
     }
     line
 }
@@ -178,6 +179,13 @@ pub fn to_args(
         };
         let name = name.trim_start_matches("--");
         match kind(name) {
+            // A target never starts with '-'; read as an argument, one
+            // would be taken for an option (found by fuzzing).
+            Some(OptionKind::Target) if value.starts_with('-') => {
+                return Err(err(format!(
+                    "{name} {value:?} is not a target: targets are addresses, blocks or ranges"
+                )));
+            }
             Some(OptionKind::Target) => args.push(value),
             Some(OptionKind::Value) => {
                 if value.is_empty() {
@@ -260,6 +268,10 @@ mod tests {
             assert_eq!(e[0].1, v, "{line}");
         }
         assert_eq!(render_value("scan#1.csv"), "scan#1.csv");
+        // A '#' after a no-break space is part of the value (fuzzing).
+        let e = parse_entries("output = scan\u{a0}#1", Path::new("s.conf")).unwrap();
+        assert_eq!(e[0].1, "scan\u{a0}#1");
+        assert_eq!(render_value("scan\u{a0}#1"), "scan\u{a0}#1");
         assert_eq!(render_value("a #b"), "\"a #b\"");
         for bad in ["\"open", "\"a\"b\"", "\"\\x\"", "\"\\u{zz}\""] {
             let e = parse_entries(&format!("output = {bad}"), Path::new("s.conf"));
@@ -284,6 +296,10 @@ mod tests {
                 "s.conf:1: option \"open-only\" is true or false, not \"maybe\"",
             ),
             (" = 5\n", "s.conf:1: an option line needs a name before `=`"),
+            (
+                "range = --rate=5\n",
+                "s.conf:1: range \"--rate=5\" is not a target: targets are addresses, blocks or ranges",
+            ),
         ];
         for (text, want) in cases {
             let e = to_args(text, Path::new("s.conf"), &kind).unwrap_err();

@@ -200,6 +200,25 @@ pub static OPTIONS: &[Opt] = &[
         )
     },
     Opt {
+        repeats: true,
+        effective: |c| paths(&c.payload_files),
+        ..opt(
+            "udp-payloads",
+            Value("FILE"),
+            Identity,
+            "More UDP payloads from FILE, in nmap-payloads format; each payload of a port is a probe of its own",
+        )
+    },
+    Opt {
+        effective: |c| when(c.nmap_payloads),
+        ..opt(
+            "nmap-payloads",
+            Switch,
+            Identity,
+            "More UDP payloads from nmap's /usr/share/nmap/nmap-payloads (Debian's nmap-common), read at run time",
+        )
+    },
+    Opt {
         effective: |c| one(c.seed),
         ..opt(
             "seed",
@@ -988,7 +1007,7 @@ mod tests {
         let cmd = command();
         assert_eq!(cmd.get_arguments().count(), OPTIONS.len());
         // Every identity option writes a line whenever it holds a value.
-        let c = run("198.18.0.0/24 -iL /dev/null -p 80 --exclude 198.18.0.1 --excludefile /dev/null --no-default-excludes --seed 3 --retries 1 --shard 1/2 --source-port 100-200 -o x.csv --format csv --scanflags SYNFIN").unwrap();
+        let c = run("198.18.0.0/24 -iL /dev/null -p 80 --exclude 198.18.0.1 --excludefile /dev/null --no-default-excludes --seed 3 --retries 1 --shard 1/2 --source-port 100-200 -o x.csv --format csv --scanflags SYNFIN -sU --udp-payloads /dev/null --nmap-payloads").unwrap();
         for o in OPTIONS.iter().filter(|o| o.scope == Identity) {
             assert!(
                 c.effective

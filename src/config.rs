@@ -9,7 +9,9 @@ use crate::domain::{Family, State, StateSet};
 use crate::engine::rate::Rate;
 use crate::link::{LinkKind, LinkOptions};
 use crate::output::{FormatKind, OutputSpec};
+use crate::probe::payloads::read_payload_file;
 use crate::probe::tcp_flags::parse_scanflags;
+use crate::probe::udp::PayloadTable;
 use crate::probe::{ScanPlan, SourcePorts};
 use crate::targets::grammar::{self, Origin, PortRange};
 use crate::targets::{ProbeSpace, TargetSource, TargetSpec};
@@ -69,6 +71,11 @@ pub struct Config {
     pub space: Arc<ProbeSpace>,
     pub targets: TargetArgs,
     pub scan: ScanPlan,
+    /// UDP payloads by port: built in, plus `--udp-payloads` files.
+    pub udp_payloads: Arc<PayloadTable>,
+    /// `--udp-payloads` and `--nmap-payloads` as given.
+    pub payload_files: Vec<PathBuf>,
+    pub nmap_payloads: bool,
     /// Permutation seed (drawn at random when not given).
     pub seed: u64,
     /// The user chose the seed.
@@ -77,6 +84,9 @@ pub struct Config {
     pub retries: u32,
     pub wait: Duration,
     pub show: StateSet,
+    /// `--show` asks for a state silence stands for: at the end of a
+    /// completed scan every unanswered probe is reported with it.
+    pub report_silence: bool,
     pub output: OutputSpec,
     pub list_probes: bool,
     pub link: LinkOptions,
@@ -124,7 +134,10 @@ impl Config {
     /// `cli.rs` adds from its table.
     pub fn from_args(a: &Args, command_line: String) -> Result<Config, CliError> {
         let scan = scan_plan(a)?;
-        let (targets, space) = targets(a, &scan)?;
+        let show = show(a)?;
+        let (payload_files, nmap_payloads, udp_payloads) = payloads(a, &scan)?;
+        let (targets, space) = targets(a, &scan, &udp_payloads)?;
+        let report_silence = silence(&scan, show, &space)?;
         let output = output(a)?;
         let (link, link_kind) = link(a)?;
         let list_probes = a.flag("list-probes");
@@ -144,6 +157,9 @@ impl Config {
             space: Arc::new(space),
             targets,
             scan,
+            udp_payloads: Arc::new(udp_payloads),
+            payload_files,
+            nmap_payloads,
             seed: seed_given.unwrap_or_else(rand::random),
             seed_given: seed_given.is_some(),
             rate: rate(a.get("rate").unwrap_or("100"))?,
@@ -154,7 +170,8 @@ impl Config {
             } else {
                 seconds("wait", a.get("wait").unwrap_or("10"), 0.0, 86400.0)?
             },
-            show: show(a)?,
+            show,
+            report_silence,
             output,
             list_probes,
             link,
@@ -219,7 +236,38 @@ fn seconds(name: &str, s: &str, lo: f64, hi: f64) -> Result<Duration, CliError> 
     }
 }
 
-fn targets(a: &Args, scan: &ScanPlan) -> Result<(TargetArgs, ProbeSpace), CliError> {
+/// Where nmap's payloads are on Debian (nmap-common).
+pub const NMAP_PAYLOADS: &str = "/usr/share/nmap/nmap-payloads";
+
+/// The UDP payload table: the built-in payloads, then every file's.
+fn payloads(a: &Args, scan: &ScanPlan) -> Result<(Vec<PathBuf>, bool, PayloadTable), CliError> {
+    let files: Vec<PathBuf> = a
+        .get_all("udp-payloads")
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    let nmap = a.flag("nmap-payloads");
+    if (!files.is_empty() || nmap) && !scan.udp {
+        return fail("--udp-payloads/--nmap-payloads: no UDP scan to send them: add -sU".into());
+    }
+    let mut entries = crate::probe::payloads::builtin();
+    let nmap_path = nmap.then(|| PathBuf::from(NMAP_PAYLOADS));
+    for f in files.iter().chain(nmap_path.iter()) {
+        if nmap_path.as_ref() == Some(f) && !f.exists() {
+            return fail(format!(
+                "--nmap-payloads: {NMAP_PAYLOADS} is not there: install Debian's nmap-common, or give a file with --udp-payloads FILE"
+            ));
+        }
+        entries.extend(read_payload_file(f).map_err(|e| CliError(e.to_string()))?);
+    }
+    Ok((files, nmap, PayloadTable::new(entries)))
+}
+
+fn targets(
+    a: &Args,
+    scan: &ScanPlan,
+    payloads: &PayloadTable,
+) -> Result<(TargetArgs, ProbeSpace), CliError> {
     let canon = |values: Vec<&str>, origin: &'static str| -> Result<Vec<String>, CliError> {
         let mut out = Vec::new();
         for v in values {
@@ -271,6 +319,10 @@ fn targets(a: &Args, scan: &ScanPlan) -> Result<(TargetArgs, ProbeSpace), CliErr
             .collect(),
         ports: t.ports.clone(),
         default_excludes: !t.no_default_excludes,
+        udp_variants: (0..=u16::MAX)
+            .filter(|&p| payloads.variants(p) > 1)
+            .map(|p| (p, payloads.variants(p)))
+            .collect(),
     };
     let space = ProbeSpace::build(&spec).map_err(|e| CliError(e.to_string()))?;
     Ok((t, space))
@@ -359,6 +411,27 @@ fn link(a: &Args) -> Result<(LinkOptions, LinkKind), CliError> {
         },
         kind,
     ))
+}
+
+/// Whether the scan reports silence, and whether its record fits.
+fn silence(scan: &ScanPlan, show: StateSet, space: &ProbeSpace) -> Result<bool, CliError> {
+    let states: Vec<State> = scan
+        .silences()
+        .into_iter()
+        .map(|(_, s)| s)
+        .filter(|s| show.contains(*s))
+        .collect();
+    let Some(state) = states.first() else {
+        return Ok(false);
+    };
+    let limit = crate::engine::answered::MAX_PROBES;
+    if space.size() > limit {
+        return fail(format!(
+            "--show {state}: reporting silence keeps a bit per probe, and this scan has {} probes, over the {limit} (2^37, a 16 GiB map) synsweep keeps: narrow the targets or ports, or leave {state} out of --show",
+            space.size()
+        ));
+    }
+    Ok(true)
 }
 
 fn shard(a: &Args, seed_given: bool) -> Result<Shard, CliError> {

@@ -138,10 +138,11 @@ pub enum Reason {
     BeyondScope,
     RejectRoute,
     NoResponse,
+    UdpResponse,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 13] = [
+    pub const ALL: [Reason; 14] = [
         Reason::SynAck,
         Reason::Reset,
         Reason::NetUnreach,
@@ -155,6 +156,7 @@ impl Reason {
         Reason::BeyondScope,
         Reason::RejectRoute,
         Reason::NoResponse,
+        Reason::UdpResponse,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -172,6 +174,7 @@ impl Reason {
             Reason::BeyondScope => "beyond-scope",
             Reason::RejectRoute => "reject-route",
             Reason::NoResponse => "no-response",
+            Reason::UdpResponse => "udp-response",
         }
     }
 

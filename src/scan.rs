@@ -11,7 +11,8 @@
 
 use crate::config::{Config, ResumePoint};
 use crate::cookie::CookieKey;
-use crate::domain::{Family, State};
+use crate::domain::{Family, Protocol, State};
+use crate::engine::answered::Answered;
 use crate::engine::dedup::Dedup;
 use crate::engine::monitor::{self, CheckpointPlan};
 use crate::engine::permute::Permutation;
@@ -22,13 +23,16 @@ use crate::engine::tx::{ProbeMaker, Templates};
 use crate::engine::{self, Finished, Interrupt, Job, SendPlan, ThreadError};
 use crate::link::{self, LinkError, LinkKind, LinkPlan, RxLink, TxLink, bpf};
 use crate::output::{Continue, EndInfo, OutputError, ResultWriter, RunInfo, ScanInfo};
+use crate::probe::both::Both;
 use crate::probe::tcp::SynScan;
 use crate::probe::tcp_flags::{FlagScan, Reading};
+use crate::probe::udp::UdpScan;
 use crate::probe::{ProbeModule, ScanPlan, TcpScanType, Validator};
 use crate::targets::grammar::port_list;
 use hdrhistogram::Histogram;
 use std::fs::File;
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -79,24 +83,31 @@ pub struct ScanOutcome {
 
 /// Runs the scan `config` describes with its probe module.
 pub fn run(config: &Config, interrupt: &Interrupt) -> Result<ScanOutcome, ScanError> {
-    match config.scan {
-        ScanPlan {
-            tcp: Some(TcpScanType::Syn),
-            scanflags: None,
-            udp: false,
-        } => run_module(config, interrupt, &SynScan::default()),
-        ScanPlan {
-            tcp: Some(tcp),
-            scanflags,
-            udp: false,
-        } => {
-            let reading = match tcp {
-                TcpScanType::Syn => Reading::Syn,
-                TcpScanType::Flags(r) => r,
-            };
-            run_module(config, interrupt, &FlagScan::new(reading, scanflags))
-        }
-        ScanPlan { .. } => unimplemented!("UDP"),
+    let udp = || UdpScan::new(config.udp_payloads.as_ref().clone());
+    let ScanPlan {
+        tcp,
+        scanflags,
+        udp: with_udp,
+    } = config.scan;
+    // The flag scan, if the TCP scan is one (or SYN with custom flags).
+    let flags = match (tcp, scanflags) {
+        (Some(TcpScanType::Syn), None) | (None, _) => None,
+        (Some(TcpScanType::Syn), f) => Some(FlagScan::new(Reading::Syn, f)),
+        (Some(TcpScanType::Flags(r)), f) => Some(FlagScan::new(r, f)),
+    };
+    match (tcp, flags, with_udp) {
+        (Some(_), None, false) => run_module(config, interrupt, &SynScan::default()),
+        (Some(_), Some(f), false) => run_module(config, interrupt, &f),
+        (None, _, _) => run_module(config, interrupt, &udp()),
+        (Some(_), None, true) => run_module(
+            config,
+            interrupt,
+            &Both {
+                tcp: SynScan::default(),
+                udp: udp(),
+            },
+        ),
+        (Some(_), Some(f), true) => run_module(config, interrupt, &Both { tcp: f, udp: udp() }),
     }
 }
 
@@ -134,10 +145,12 @@ fn send_plan(config: &Config, threads: u64) -> SendPlan {
             Rate::Unlimited => Rate::Unlimited,
         },
         planned: config.max_probes.map_or(full, |m| m.min(full)),
+        whole: config.max_probes.is_none_or(|m| m >= full),
     }
 }
 
-/// The probes in send order, one `ip port` line each; retries included.
+/// The probes in send order, one `ip port` line each (`ip port/udp` for
+/// UDP, once per payload); retries included.
 pub fn list_probes(config: &Config, out: &mut dyn Write) -> io::Result<()> {
     let space = &config.space;
     let permutation = Permutation::new(space.size(), config.seed);
@@ -145,7 +158,10 @@ pub fn list_probes(config: &Config, out: &mut dyn Write) -> io::Result<()> {
     for schedule in schedules(config, 1) {
         for send in schedule {
             let p = space.probe(permutation.apply(send.position));
-            writeln!(out, "{} {}", p.addr, p.port)?;
+            match p.proto {
+                Protocol::Tcp => writeln!(out, "{} {}", p.addr, p.port)?,
+                proto => writeln!(out, "{} {}/{proto}", p.addr, p.port)?,
+            }
         }
     }
     out.flush()
@@ -206,16 +222,22 @@ fn open_status(config: &Config) -> Result<Option<Box<dyn Write + Send>>, ScanErr
 }
 
 fn run_info<M: ProbeModule>(config: &Config, module: &M) -> RunInfo {
-    let ports = config.space.port_numbers(module.protocol());
     RunInfo {
         start_unix: monitor::unix_now(),
         command_line: config.command_line.clone(),
-        scans: vec![ScanInfo {
-            scan_type: module.scan_name(),
-            protocol: module.protocol(),
-            ports: port_list(&ports),
-            port_count: ports.len(),
-        }],
+        scans: module
+            .scans()
+            .into_iter()
+            .map(|(scan_type, protocol)| {
+                let ports = config.space.port_numbers(protocol);
+                ScanInfo {
+                    scan_type,
+                    protocol,
+                    ports: port_list(&ports),
+                    port_count: ports.len(),
+                }
+            })
+            .collect(),
     }
 }
 
@@ -327,7 +349,14 @@ fn run_module<M: ProbeModule>(
     let validator = Validator::new(key.clone(), sources, config.source_ports);
     let plan = send_plan(config, link.txs.len() as u64);
     announce(config, &link);
-    let planned = plan.planned;
+    let (planned, whole) = (plan.planned, plan.whole);
+    let answered = match answered_record(config, &checkpoint) {
+        Ok(a) => a,
+        Err(e) => {
+            writer.discard();
+            return Err(e);
+        }
+    };
     let job = Job {
         maker: ProbeMaker::new(
             module,
@@ -339,7 +368,7 @@ fn run_module<M: ProbeModule>(
             config.source_ports,
         ),
         validator: &validator,
-        dedup: Dedup::for_space(config.space.clone()),
+        dedup: Dedup::for_space(config.space.clone(), answered),
         plan,
         wait: config.wait,
         show: config.show,
@@ -351,8 +380,10 @@ fn run_module<M: ProbeModule>(
     let finished = engine::run(job, txs, &mut link.rx, &mut writer, interrupt);
     finish(
         config,
+        module,
         writer,
         finished,
+        whole,
         planned,
         started,
         module.max_frame_len(),
@@ -362,15 +393,31 @@ fn run_module<M: ProbeModule>(
 
 /// Completes the output, prints nothing, writes the last status object,
 /// removes a finished scan's checkpoint, and raises any thread's error.
-fn finish(
+#[allow(clippy::too_many_arguments)] // what the run left, handed over once
+fn finish<M: ProbeModule>(
     config: &Config,
-    writer: ResultWriter,
-    f: Finished,
+    module: &M,
+    mut writer: ResultWriter,
+    mut f: Finished,
+    plan_whole: bool,
     planned: u64,
     started: Instant,
     frame_len: usize,
     checkpoint: Option<CheckpointPlan>,
 ) -> Result<ScanOutcome, ScanError> {
+    // Silence is known only once every probe went out and its wait ran.
+    if f.output.is_ok()
+        && f.completed
+        && plan_whole
+        && let Ok(received) = &f.rx
+        && let Some(answered) = &received.answered
+        && config.report_silence
+    {
+        let r = report_silence(config, module, answered, &mut writer, &f.counters);
+        if let Err(e) = r {
+            f.output = Err(e);
+        }
+    }
     match f.output {
         Err(e) if e.is_broken_pipe() => writer.discard(),
         Err(e) => {
@@ -392,7 +439,12 @@ fn finish(
         started.elapsed(),
         config.seed,
     );
-    summary.rtt_us = f.rx.as_ref().ok().filter(|h| !h.is_empty()).cloned();
+    summary.rtt_us =
+        f.rx.as_ref()
+            .ok()
+            .map(|r| &r.rtt_us)
+            .filter(|h| !h.is_empty())
+            .cloned();
     if let Some(mut w) = f.status {
         let _ = writeln!(
             w,
@@ -406,9 +458,11 @@ fn finish(
     {
         // Done: nothing to resume.
         let _ = std::fs::remove_file(&p.path);
+        let _ = std::fs::remove_file(answered_path(&p.path));
     }
     let batch_latency_ns = f.tx.map_err(|e| ScanError::thread("sending", e))?;
-    f.rx.map_err(|e| ScanError::thread("receiving", e))?;
+    f.rx.map(drop)
+        .map_err(|e| ScanError::thread("receiving", e))?;
     Ok(ScanOutcome {
         summary,
         per_second: f.per_second,
@@ -416,6 +470,98 @@ fn finish(
         frame_len,
         interrupted: f.interrupted,
     })
+}
+
+/// Where a checkpointed scan keeps its record of answered probes.
+fn answered_path(checkpoint: &Path) -> PathBuf {
+    let mut p = checkpoint.as_os_str().to_owned();
+    p.push(".answered");
+    PathBuf::from(p)
+}
+
+/// The record of answered probes, for a scan that reports silence: beside
+/// the checkpoint, so a resume keeps it, else in memory. A resumed record
+/// forgets every probe of this shard at or after the resume position: their
+/// answers may have been heard but not yet written when the scan stopped,
+/// and they are sent again.
+fn answered_record(
+    config: &Config,
+    checkpoint: &Option<CheckpointPlan>,
+) -> Result<Option<Answered>, ScanError> {
+    if !config.report_silence {
+        return Ok(None);
+    }
+    let size = config.space.size();
+    let io_err = |what: String| move |err| ScanError::Io { what, err };
+    let Some(cp) = checkpoint else {
+        return Answered::in_memory(size)
+            .map(Some)
+            .map_err(io_err("cannot map the record of answered probes".into()));
+    };
+    let path = answered_path(&cp.path);
+    let resume = config.resume.map(|r| r.position);
+    let mut record = Answered::in_file(&path, size, resume.is_none())
+        .map_err(io_err(format!("cannot keep {}", path.display())))?;
+    if let Some(from) = resume {
+        let permutation = Permutation::new(size, config.seed);
+        let (shard, shards) = (config.shard.index, config.shard.count);
+        let mut p = (from..from + shards)
+            .find(|p| p % shards == shard)
+            .expect("one of any `shards` positions in a row is this shard's");
+        while p < size {
+            record.clear(permutation.apply(p));
+            p += shards;
+        }
+    }
+    Ok(Some(record))
+}
+
+/// Every base probe of this shard that no reply answered, with the
+/// module's silence; counted among the results.
+fn report_silence<M: ProbeModule>(
+    config: &Config,
+    module: &M,
+    answered: &Answered,
+    writer: &mut ResultWriter,
+    counters: &Counters,
+) -> Result<(), OutputError> {
+    let space = &config.space;
+    let ts = monitor::unix_now();
+    let mut found = [0u64; State::COUNT];
+    let mut one = |index: u64| -> Result<(), OutputError> {
+        let p = space.probe(index);
+        if p.variant != 0 || answered.get(index) {
+            return Ok(());
+        }
+        let (state, reason) = module.silence(p.proto);
+        found[state.index()] += 1;
+        if config.show.contains(state) {
+            writer.write(&crate::domain::Record {
+                ip: p.addr,
+                proto: p.proto,
+                port: p.port,
+                state,
+                reason,
+                ttl: 0,
+                ts,
+            })?;
+        }
+        Ok(())
+    };
+    if config.shard.count == 1 {
+        (0..space.size()).try_for_each(&mut one)?;
+    } else {
+        // This shard's positions, through the permutation to their probes.
+        let permutation = Permutation::new(space.size(), config.seed);
+        let (shard, shards) = (config.shard.index, config.shard.count);
+        (shard..space.size())
+            .step_by(shards as usize)
+            .try_for_each(|p| one(permutation.apply(p)))?;
+    }
+    for (c, n) in counters.found.iter().zip(found) {
+        c.add(n);
+    }
+    Ok(())
 }
 
 /// The last `--status-json` object: phase `done`, with round-trip times.

@@ -4,7 +4,9 @@
 //! loop, each run whole: the number of allocations must not grow with the
 //! number of packets.
 
-use etherparse::PacketBuilder;
+use etherparse::{
+    IpHeaders, NetSlice, PacketBuilder, PacketBuilderStep, SlicedPacket, TransportSlice,
+};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -26,8 +28,12 @@ use synsweep::link::memory::MemoryRx;
 use synsweep::link::offline::OfflineTx;
 use synsweep::link::{RxLink, TxLink};
 use synsweep::output::FormatKind;
+use synsweep::probe::both::Both;
+use synsweep::probe::payloads;
 use synsweep::probe::tcp::SynScan;
-use synsweep::probe::{ProbeModule, SourcePorts, Validator};
+use synsweep::probe::tcp_flags::{FlagScan, Reading};
+use synsweep::probe::udp::{PayloadTable, UdpScan};
+use synsweep::probe::{ProbeFields, ProbeModule, SourcePorts, Validator};
 use synsweep::targets::ProbeSpace;
 use synsweep::wire::template::FrameParams;
 
@@ -75,23 +81,19 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn space() -> ProbeSpace {
-    ProbeSpace::parse(
-        "198.18.0.0/16,198.19.7.1-198.19.9.200,2001:2:0:300::/112,2001:2::7",
-        "198.18.3.0/24",
-        "1-100",
-    )
-    .unwrap()
-}
-
-/// How a module's test builds the answer a target gives to a probe.
-type Answer =
-    fn(target: IpAddr, target_port: u16, us: IpAddr, our_port: u16, cookie: u64) -> Vec<u8>;
+/// How a module's test answers a probe: from the probe frame it got and
+/// the cookie it carries, as the target's kernel or daemon would.
+type Answer = fn(probe: &[u8], cookie: u64) -> Vec<u8>;
 
 /// Runs the transmit loop for 1,000 and for 300,000 frames, and the whole
 /// receive loop over 100 and over 50,000 answers, counting allocations.
-fn check_module<M: ProbeModule>(module: &M, answer: Answer) {
-    let space = space();
+fn check_module<M: ProbeModule>(module: &M, ports: &str, answer: Answer) {
+    let space = ProbeSpace::parse(
+        "198.18.0.0/16,198.19.7.1-198.19.9.200,2001:2:0:300::/112,2001:2::7",
+        "198.18.3.0/24",
+        ports,
+    )
+    .unwrap();
     let permutation = Permutation::new(space.size(), 5);
     let key = CookieKey::random();
     let sources = [Some(ip(US4)), Some(ip(US6))];
@@ -137,24 +139,38 @@ fn check_module<M: ProbeModule>(module: &M, answer: Answer) {
         "transmit allocations grew with frames: {cost:?}"
     );
 
-    // Receive: the answers of both families, built first.
+    // Receive: the answers of both families to the probes as written,
+    // built first.
     let validator = Validator::new(key.clone(), sources, PORTS);
+    let mut probe = vec![0u8; module.max_frame_len()];
     let answers: Vec<(Vec<u8>, u64)> = (0..50_000u64)
         .map(|i| {
             let index = permutation.apply(i * 7 % space.size());
             let p = space.probe(index);
             let us = sources[Family::of(&p.addr) as usize].unwrap();
-            let sport = PORTS.for_index(index);
+            let sport = module.source_port(&key, PORTS, index, us, p.addr, p.proto, p.port);
             let flow = Flow {
                 src: us,
                 dst: p.addr,
                 src_port: sport,
                 dst_port: p.port,
             };
-            (
-                answer(p.addr, p.port, us, sport, key.cookie(module.kind(), &flow)),
-                i,
-            )
+            let cookie = key.cookie(module.kind(p.proto), &flow);
+            let template = match p.addr {
+                IpAddr::V4(_) => templates.v4.as_ref(),
+                IpAddr::V6(_) => templates.v6.as_ref(),
+            };
+            let fields = ProbeFields {
+                dst: p.addr,
+                proto: p.proto,
+                src_port: sport,
+                dst_port: p.port,
+                variant: p.variant,
+                cookie,
+                tsval: 0,
+            };
+            let n = module.write(template.unwrap(), &mut probe, &fields);
+            (answer(&probe[..n], cookie), i)
         })
         .collect();
     assert!(
@@ -191,7 +207,7 @@ fn check_module<M: ProbeModule>(module: &M, answer: Answer) {
                 let receiver = Receiver {
                     module,
                     validator: &validator,
-                    dedup: Dedup::for_space(std::sync::Arc::new(space.clone())),
+                    dedup: Dedup::for_space(std::sync::Arc::new(space.clone()), None),
                     counters: &counters,
                     show: StateSet::ALL,
                     found: to_output,
@@ -215,16 +231,28 @@ fn check_module<M: ProbeModule>(module: &M, answer: Answer) {
     );
 }
 
-/// A SYN-ACK acknowledging the cookie, as the target's kernel builds it.
-fn syn_ack(target: IpAddr, port: u16, us: IpAddr, our_port: u16, cookie: u64) -> Vec<u8> {
+/// The probe's addresses and ports, swapped: the answer's.
+fn answer_builder(probe: &[u8]) -> (PacketBuilderStep<IpHeaders>, u16, u16, &[u8]) {
+    let p = SlicedPacket::from_ethernet(probe).unwrap();
     let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1]);
-    let b = match (target, us) {
-        (IpAddr::V4(t), IpAddr::V4(u)) => b.ipv4(t.octets(), u.octets(), 61),
-        (IpAddr::V6(t), IpAddr::V6(u)) => b.ipv6(t.octets(), u.octets(), 61),
+    let b = match p.net.unwrap() {
+        NetSlice::Ipv4(ip) => b.ipv4(ip.header().destination(), ip.header().source(), 61),
+        NetSlice::Ipv6(ip) => b.ipv6(ip.header().destination(), ip.header().source(), 61),
         _ => unreachable!(),
     };
+    let (sport, dport, payload) = match p.transport.unwrap() {
+        TransportSlice::Tcp(t) => (t.source_port(), t.destination_port(), &[][..]),
+        TransportSlice::Udp(u) => (u.source_port(), u.destination_port(), u.payload()),
+        _ => unreachable!(),
+    };
+    (b, dport, sport, payload)
+}
+
+/// A SYN-ACK acknowledging the cookie, as the target's kernel builds it.
+fn syn_ack(probe: &[u8], cookie: u64) -> Vec<u8> {
+    let (b, from, to, _) = answer_builder(probe);
     let mut out = Vec::new();
-    b.tcp(port, our_port, 7, 65160)
+    b.tcp(from, to, 7, 65160)
         .syn()
         .ack((cookie as u32).wrapping_add(1))
         .write(&mut out, &[])
@@ -232,7 +260,65 @@ fn syn_ack(target: IpAddr, port: u16, us: IpAddr, our_port: u16, cookie: u64) ->
     out
 }
 
+/// A RST to a flag probe, as a closed port's kernel sends it (for a
+/// probe without ACK: ack = seq + the flags' sequence space; the module
+/// checks what a kernel writes).
+fn reset(probe: &[u8], _cookie: u64) -> Vec<u8> {
+    let p = SlicedPacket::from_ethernet(probe).unwrap();
+    let TransportSlice::Tcp(t) = p.transport.unwrap() else {
+        unreachable!()
+    };
+    let (b, from, to, _) = answer_builder(probe);
+    let mut out = Vec::new();
+    let b = b.tcp(from, to, t.acknowledgment_number(), 0).rst();
+    let b = if t.ack() {
+        b
+    } else {
+        let len = u32::from(t.syn()) + u32::from(t.fin());
+        b.ack(t.sequence_number().wrapping_add(len))
+    };
+    b.write(&mut out, &[]).unwrap();
+    out
+}
+
+/// The daemon's answer to a UDP probe: its payload sent back, which
+/// echoes the identifier where a payload has one (DNS's id, for one).
+fn udp_echo(probe: &[u8], _cookie: u64) -> Vec<u8> {
+    let (b, from, to, payload) = answer_builder(probe);
+    let mut out = Vec::new();
+    b.udp(from, to).write(&mut out, payload).unwrap();
+    out
+}
+
 #[test]
 fn syn_scan_transmits_and_receives_without_allocating_per_packet() {
-    check_module(&SynScan::default(), syn_ack);
+    check_module(&SynScan::default(), "1-100", syn_ack);
+}
+
+#[test]
+fn flag_scans_transmit_and_receive_without_allocating_per_packet() {
+    for reading in [Reading::Fin, Reading::Ack, Reading::Xmas] {
+        check_module(&FlagScan::new(reading, None), "1-100", reset);
+    }
+}
+
+#[test]
+fn udp_scan_transmits_and_receives_without_allocating_per_packet() {
+    let udp = UdpScan::new(PayloadTable::new(payloads::builtin()));
+    check_module(&udp, "U:53,U:1000-1099", udp_echo);
+}
+
+#[test]
+fn tcp_and_udp_together_transmit_and_receive_without_allocating_per_packet() {
+    let both = Both {
+        tcp: SynScan::default(),
+        udp: UdpScan::new(PayloadTable::new(payloads::builtin())),
+    };
+    check_module(&both, "T:1-50,U:53,U:1000-1049", |probe, cookie| {
+        if probe[23] == 17 || probe[20] == 17 {
+            udp_echo(probe, cookie)
+        } else {
+            syn_ack(probe, cookie)
+        }
+    });
 }

@@ -2,7 +2,9 @@
 //!
 //! Retries and retransmitted answers make the same result arrive several
 //! times. When the probe space is small enough (up to 2^26 probes, an 8 MiB
-//! bitmap) every probe index gets a bit and the answer is exact. Beyond
+//! bitmap), or the scan reports silence (which needs the exact record of
+//! answered probes, `answered.rs`, up to its limit), every probe index gets
+//! a bit and the answer is exact. Beyond
 //! that a fixed set-associative table (2^17 buckets x 8 recent keys, 8 MiB)
 //! remembers recent results: a copy is reported again only if 8 newer
 //! results landed in its bucket first. With `n` results in between, that
@@ -10,6 +12,7 @@
 //! n = 65,536 and 1e-5 for n = 131,072. Retries trail their originals by
 //! about a second, so at 100,000 results a second a repeat is ~1 in 10^6.
 
+use super::answered::Answered;
 use crate::domain::Protocol;
 use crate::targets::ProbeSpace;
 use std::net::IpAddr;
@@ -23,7 +26,7 @@ const RECENT_WAYS: usize = 8;
 pub enum Dedup {
     Exact {
         space: Arc<ProbeSpace>,
-        seen: Vec<u64>,
+        seen: Answered,
     },
     Recent {
         buckets: Vec<[u64; RECENT_WAYS]>,
@@ -40,15 +43,24 @@ fn mix(mut h: u64) -> u64 {
 }
 
 impl Dedup {
-    pub fn for_space(space: Arc<ProbeSpace>) -> Dedup {
-        if space.size() <= EXACT_MAX_PROBES {
-            let words = space.size().div_ceil(64) as usize;
-            Dedup::Exact {
+    /// Exact over `answered` when there is one (a scan that reports
+    /// silence), else exact in memory for small spaces, else recent.
+    pub fn for_space(space: Arc<ProbeSpace>, answered: Option<Answered>) -> Dedup {
+        match answered {
+            Some(seen) => Dedup::Exact { space, seen },
+            None if space.size() <= EXACT_MAX_PROBES => Dedup::Exact {
+                seen: Answered::in_memory(space.size()).expect("a map of at most 8 MiB"),
                 space,
-                seen: vec![0; words],
-            }
-        } else {
-            Dedup::recent()
+            },
+            None => Dedup::recent(),
+        }
+    }
+
+    /// The exact record, for the silence report.
+    pub fn into_answered(self) -> Option<Answered> {
+        match self {
+            Dedup::Exact { seen, .. } => Some(seen),
+            Dedup::Recent { .. } => None,
         }
     }
 
@@ -68,10 +80,7 @@ impl Dedup {
                 let Some(index) = space.index_of(addr, proto, port) else {
                     return true;
                 };
-                let (word, bit) = ((index / 64) as usize, index % 64);
-                let fresh = seen[word] & (1 << bit) == 0;
-                seen[word] |= 1 << bit;
-                fresh
+                seen.set(index)
             }
             Dedup::Recent { buckets } => {
                 let (wide, family) = match addr {
@@ -117,7 +126,7 @@ mod tests {
             )
             .unwrap(),
         );
-        let mut d = Dedup::for_space(s.clone());
+        let mut d = Dedup::for_space(s.clone(), None);
         assert!(matches!(d, Dedup::Exact { .. }));
         for round in 0..3 {
             for i in 0..s.size() {
@@ -136,7 +145,7 @@ mod tests {
         // 65535 once marked "port not scanned": with every port scanned it
         // collided with the real port 65535, which then never deduplicated.
         let s = Arc::new(ProbeSpace::parse("198.18.0.0/30", "", "0-65535").unwrap());
-        let mut d = Dedup::for_space(s.clone());
+        let mut d = Dedup::for_space(s.clone(), None);
         for host in 0..4 {
             let a = v4(0xc612_0000 + host);
             for port in [0, 1, 65534, 65535] {
@@ -176,8 +185,14 @@ mod tests {
     fn big_spaces_use_the_bounded_table() {
         let s = ProbeSpace::parse("8.0.0.0/8", "", "80,443,8080,8443,22").unwrap();
         assert!(matches!(
-            Dedup::for_space(Arc::new(s)),
+            Dedup::for_space(Arc::new(s.clone()), None),
             Dedup::Recent { .. }
+        ));
+        // A scan that reports silence keeps the exact record whatever its size.
+        let record = Answered::in_memory(s.size()).unwrap();
+        assert!(matches!(
+            Dedup::for_space(Arc::new(s), Some(record)),
+            Dedup::Exact { .. }
         ));
     }
 }

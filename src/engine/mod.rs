@@ -15,6 +15,7 @@
 //! every record already received is written and a checkpoint is left to
 //! resume from.
 
+pub mod answered;
 pub mod dedup;
 pub mod monitor;
 pub mod permute;
@@ -84,6 +85,8 @@ pub struct SendPlan {
     pub thread_rate: Rate,
     /// Frames the run will send.
     pub planned: u64,
+    /// It sends everything left (no `--max-probes` cuts it short).
+    pub whole: bool,
 }
 
 /// Everything a run needs besides the links, prepared by `scan.rs`.
@@ -120,8 +123,9 @@ pub struct Finished {
     pub status: Option<Box<dyn Write + Send>>,
     /// All threads' batch send latencies, or the first thread's failure.
     pub tx: Result<Histogram<u64>, ThreadError>,
-    /// Round-trip times, or the receive thread's failure.
-    pub rx: Result<Histogram<u64>, ThreadError>,
+    /// Round-trip times and the record of answered probes, or the receive
+    /// thread's failure.
+    pub rx: Result<rx::Received, ThreadError>,
     pub output: Result<(), OutputError>,
 }
 

@@ -35,6 +35,12 @@ pub fn rtt_histogram() -> Histogram<u64> {
     Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds")
 }
 
+/// What the receive thread hands back.
+pub struct Received {
+    pub rtt_us: Histogram<u64>,
+    pub answered: Option<super::answered::Answered>,
+}
+
 /// The receive thread's world.
 pub struct Receiver<'a, M: ProbeModule> {
     pub module: &'a M,
@@ -48,8 +54,9 @@ pub struct Receiver<'a, M: ProbeModule> {
 impl<M: ProbeModule> Receiver<'_, M> {
     /// Runs until `stop`, hands new findings to the output thread, returns
     /// the round-trip times (µs) of replies that echoed our timestamp,
-    /// measured from each frame's arrival stamp.
-    pub fn run(mut self, link: &mut RxLink, stop: &AtomicBool) -> io::Result<Histogram<u64>> {
+    /// measured from each frame's arrival stamp, and the exact record of
+    /// answered probes where dedup kept one.
+    pub fn run(mut self, link: &mut RxLink, stop: &AtomicBool) -> io::Result<Received> {
         let mut tally = RxTally::default();
         let mut rtt_us = rtt_histogram();
         while !stop.load(Relaxed) {
@@ -61,7 +68,10 @@ impl<M: ProbeModule> Receiver<'_, M> {
                 self.counters.kernel_dropped.add(d);
             }
         }
-        Ok(rtt_us)
+        Ok(Received {
+            rtt_us,
+            answered: self.dedup.into_answered(),
+        })
     }
 
     #[inline]

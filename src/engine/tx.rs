@@ -84,24 +84,42 @@ impl<'a, M: ProbeModule> ProbeMaker<'a, M> {
     pub fn write(&self, position: u64, tsval: u32, buf: &mut [u8]) -> usize {
         let index = self.permutation.apply(position);
         let probe = self.space.probe(index);
-        let src_port = self.src_ports.for_index(index);
+        let kind = self.module.kind(probe.proto);
         // One branch on the family; everything after it is that family's.
-        let (template, cookie) = match probe.addr {
-            IpAddr::V4(dst) => (
-                &self.templates.v4,
-                self.key
-                    .cookie_v4(self.module.kind(), self.src4, dst, src_port, probe.port),
-            ),
-            IpAddr::V6(dst) => (
-                &self.templates.v6,
-                self.key
-                    .cookie_v6(self.module.kind(), self.src6, dst, src_port, probe.port),
-            ),
+        let (template, src_port, cookie) = match probe.addr {
+            IpAddr::V4(dst) => {
+                let sp = self.module.source_port(
+                    self.key,
+                    self.src_ports,
+                    index,
+                    IpAddr::V4(self.src4),
+                    probe.addr,
+                    probe.proto,
+                    probe.port,
+                );
+                let c = self.key.cookie_v4(kind, self.src4, dst, sp, probe.port);
+                (&self.templates.v4, sp, c)
+            }
+            IpAddr::V6(dst) => {
+                let sp = self.module.source_port(
+                    self.key,
+                    self.src_ports,
+                    index,
+                    IpAddr::V6(self.src6),
+                    probe.addr,
+                    probe.proto,
+                    probe.port,
+                );
+                let c = self.key.cookie_v6(kind, self.src6, dst, sp, probe.port);
+                (&self.templates.v6, sp, c)
+            }
         };
         let fields = ProbeFields {
             dst: probe.addr,
+            proto: probe.proto,
             src_port,
             dst_port: probe.port,
+            variant: probe.variant,
             cookie,
             tsval,
         };

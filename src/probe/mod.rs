@@ -7,8 +7,11 @@
 //! threads, pacing, links or output: that is the engine's, which is
 //! generic over the module, so the per-probe path has no dynamic call.
 
+pub mod both;
+pub mod payloads;
 pub mod tcp;
 pub mod tcp_flags;
+pub mod udp;
 
 use crate::cookie::{CookieKey, Flow, ProbeKind};
 use crate::domain::{Family, Protocol, Reason, Record, State};
@@ -128,6 +131,23 @@ impl ScanPlan {
         v
     }
 
+    /// What silence means, per protocol scanned.
+    pub fn silences(&self) -> Vec<(Protocol, State)> {
+        let mut v = Vec::new();
+        match self.tcp {
+            Some(TcpScanType::Syn) if self.scanflags.is_none() => {
+                v.push((Protocol::Tcp, tcp::SILENCE.0))
+            }
+            Some(TcpScanType::Syn) => v.push((Protocol::Tcp, tcp_flags::Reading::Syn.silence().0)),
+            Some(TcpScanType::Flags(r)) => v.push((Protocol::Tcp, r.silence().0)),
+            None => {}
+        }
+        if self.udp {
+            v.push((Protocol::Udp, udp::SILENCE.0));
+        }
+        v
+    }
+
     /// The protocols scanned, in port-list order.
     pub fn protocols(&self) -> Vec<Protocol> {
         let mut v = Vec::new();
@@ -145,8 +165,11 @@ impl ScanPlan {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProbeFields {
     pub dst: IpAddr,
+    pub proto: Protocol,
     pub src_port: u16,
     pub dst_port: u16,
+    /// Which of the port's probes this is (UDP: which payload).
+    pub variant: u16,
     /// The flow's cookie (see `cookie.rs`); the module decides which of
     /// its bits go where.
     pub cookie: u64,
@@ -292,24 +315,42 @@ pub struct Capture {
 /// One kind of probe. See the module comment; docs/design.md walks a
 /// probe and its reply through it.
 pub trait ProbeModule: Send + Sync {
-    /// Mixed into every cookie: a reply to another kind of probe (or to
-    /// another run) can never validate as this one's. Fixed for a run.
-    fn kind(&self) -> ProbeKind;
-
-    /// The scan type's word, as nmap XML's `scaninfo` prints it.
-    fn scan_name(&self) -> &'static str;
-
     /// The constant part of this module's frames for one address family.
     type Template: Send + Sync;
 
-    /// The transport this module's ports belong to.
-    fn protocol(&self) -> Protocol;
+    /// Mixed into the cookie of every probe of `proto`: a reply to another
+    /// kind of probe (or to another run) can never validate as this one's.
+    /// Fixed for a run.
+    fn kind(&self, proto: Protocol) -> ProbeKind;
+
+    /// Each protocol it probes, with its scan type's word as nmap XML's
+    /// `scaninfo` prints it.
+    fn scans(&self) -> Vec<(&'static str, Protocol)>;
 
     /// The longest frame `write` produces.
     fn max_frame_len(&self) -> usize;
 
     /// Builds the template once per family, from the link's addresses.
     fn template(&self, params: &FrameParams) -> Self::Template;
+
+    /// The source port of a probe to `target:port` (`index` its place in
+    /// the probe space): by default from the index, so every retry of a
+    /// probe uses the same port; a module without a sequence number has
+    /// the cookie choose it.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)] // everything a choice may hash
+    fn source_port(
+        &self,
+        _key: &CookieKey,
+        ports: SourcePorts,
+        index: u64,
+        _us: IpAddr,
+        _target: IpAddr,
+        _proto: Protocol,
+        _port: u16,
+    ) -> u16 {
+        ports.for_index(index)
+    }
 
     /// Writes one probe into `buf` (at least `max_frame_len` bytes) from the
     /// template of `p.dst`'s family; returns the frame length.
@@ -319,8 +360,8 @@ pub trait ProbeModule: Send + Sync {
     /// the cookie it carries, with the state and reason it means.
     fn classify(&self, reply: &Reply<'_>, validator: &Validator) -> Option<Verdict>;
 
-    /// The state and reason of a probe that drew no reply at all.
-    fn silence(&self) -> (State, Reason);
+    /// The state and reason of a probe of `proto` that drew no reply.
+    fn silence(&self, proto: Protocol) -> (State, Reason);
 
     /// What the capture filter must pass for `classify` to see its replies.
     fn capture(&self) -> Capture;

@@ -45,6 +45,9 @@ fn syn_header(window: u16, mss: u16) -> [u8; SYN_LEN] {
     h
 }
 
+/// What silence means to a SYN probe (nmap's reading).
+pub const SILENCE: (State, Reason) = (State::Filtered, Reason::NoResponse);
+
 /// The SYN scan module.
 #[derive(Clone, Copy, Debug)]
 pub struct SynScan {
@@ -115,16 +118,12 @@ impl ProbeModule for SynScan {
     type Template = FrameTemplate;
 
     #[inline(always)]
-    fn kind(&self) -> ProbeKind {
+    fn kind(&self, _: Protocol) -> ProbeKind {
         Self::KIND
     }
 
-    fn scan_name(&self) -> &'static str {
-        "syn"
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Tcp
+    fn scans(&self) -> Vec<(&'static str, Protocol)> {
+        vec![("syn", Protocol::Tcp)]
     }
 
     fn max_frame_len(&self) -> usize {
@@ -193,11 +192,12 @@ impl ProbeModule for SynScan {
             Transport::Unreachable { code, quoted } => {
                 filtered_by_icmp(Self::KIND, reply, code, &quoted, v)
             }
+            Transport::Udp(_) => None,
         }
     }
 
-    fn silence(&self) -> (State, Reason) {
-        (State::Filtered, Reason::NoResponse)
+    fn silence(&self, _: Protocol) -> (State, Reason) {
+        SILENCE
     }
 
     fn capture(&self) -> Capture {
@@ -242,6 +242,8 @@ pub(crate) mod tests {
             &mut buf,
             &ProbeFields {
                 dst: ip(target),
+                proto: Protocol::Tcp,
+                variant: 0,
                 src_port: sport,
                 dst_port: dport,
                 cookie,
@@ -285,6 +287,8 @@ pub(crate) mod tests {
                 };
                 let mut f = ProbeFields {
                     dst,
+                    proto: Protocol::Tcp,
+                    variant: 0,
                     src_port: (r >> 3) as u16,
                     dst_port: (r >> 19) as u16,
                     cookie: next(&mut state),

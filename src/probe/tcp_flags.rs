@@ -65,6 +65,14 @@ impl Reading {
         }
     }
 
+    /// What silence means to the type's probes (nmap's reading).
+    pub fn silence(self) -> (State, Reason) {
+        match self {
+            Reading::Ack | Reading::Window | Reading::Syn => (State::Filtered, Reason::NoResponse),
+            _ => (State::OpenFiltered, Reason::NoResponse),
+        }
+    }
+
     /// Its own cookie tag: a reply drawn by one type never validates as
     /// another's.
     fn kind(self) -> ProbeKind {
@@ -114,16 +122,12 @@ impl ProbeModule for FlagScan {
     type Template = FrameTemplate;
 
     #[inline(always)]
-    fn kind(&self) -> ProbeKind {
+    fn kind(&self, _: Protocol) -> ProbeKind {
         self.reading.kind()
     }
 
-    fn scan_name(&self) -> &'static str {
-        self.reading.name()
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Tcp
+    fn scans(&self) -> Vec<(&'static str, Protocol)> {
+        vec![(self.reading.name(), Protocol::Tcp)]
     }
 
     fn max_frame_len(&self) -> usize {
@@ -163,13 +167,20 @@ impl ProbeModule for FlagScan {
         let t = match reply.transport {
             Transport::Tcp(t) => t,
             Transport::Unreachable { code, quoted } => {
-                return filtered_by_icmp(self.kind(), reply, code, &quoted, v);
+                return filtered_by_icmp(self.reading.kind(), reply, code, &quoted, v);
             }
+            Transport::Udp(_) => return None,
         };
         if !v.our_port(t.dst_port) {
             return None;
         }
-        let cookie = v.cookie(self.kind(), reply.dst, t.dst_port, reply.src, t.src_port);
+        let cookie = v.cookie(
+            self.reading.kind(),
+            reply.dst,
+            t.dst_port,
+            reply.src,
+            t.src_port,
+        );
         let (seq, high) = (cookie as u32, (cookie >> 32) as u32);
         let syn_ack = tcp_flags::SYN | tcp_flags::ACK;
         let (state, reason) = if t.flags & tcp_flags::RST != 0 {
@@ -206,11 +217,8 @@ impl ProbeModule for FlagScan {
         })
     }
 
-    fn silence(&self) -> (State, Reason) {
-        match self.reading {
-            Reading::Ack | Reading::Window | Reading::Syn => (State::Filtered, Reason::NoResponse),
-            _ => (State::OpenFiltered, Reason::NoResponse),
-        }
+    fn silence(&self, _: Protocol) -> (State, Reason) {
+        self.reading.silence()
     }
 
     fn capture(&self) -> Capture {
@@ -288,13 +296,15 @@ mod tests {
     ) -> Vec<u8> {
         let v = validator(key.clone());
         let t = m.template(&params(us));
-        let cookie = v.cookie(m.kind(), ip(us), sport, ip(them), dport);
+        let cookie = v.cookie(m.kind(Protocol::Tcp), ip(us), sport, ip(them), dport);
         let mut buf = vec![0; m.max_frame_len()];
         let n = m.write(
             &t,
             &mut buf,
             &ProbeFields {
                 dst: ip(them),
+                proto: Protocol::Tcp,
+                variant: 0,
                 src_port: sport,
                 dst_port: dport,
                 cookie,
@@ -317,7 +327,7 @@ mod tests {
                 let Some(TransportSlice::Tcp(tcp)) = p.transport else {
                     panic!()
                 };
-                let cookie = v.cookie(m.kind(), ip(us), 61003, ip(them), 8080);
+                let cookie = v.cookie(m.kind(Protocol::Tcp), ip(us), 61003, ip(them), 8080);
                 assert_eq!(tcp.slice()[13], reading.default_flags(), "{reading:?}");
                 assert_eq!(tcp.sequence_number(), cookie as u32);
                 let ack = if reading.default_flags() & tcp_flags::ACK != 0 {
@@ -345,7 +355,7 @@ mod tests {
 
     /// The RST a RFC 9293 stack sends back to `m`'s probe.
     fn rst(m: &FlagScan, v: &Validator, us: &str, them: &str, window: u16) -> TcpAnswer {
-        let cookie = v.cookie(m.kind(), ip(us), 61003, ip(them), 8080);
+        let cookie = v.cookie(m.kind(Protocol::Tcp), ip(us), 61003, ip(them), 8080);
         let mut a = if m.acks() {
             let mut a = TcpAnswer::new(8080, 61003, 0, tcp_flags::RST);
             a.seq = (cookie >> 32) as u32;
@@ -376,7 +386,7 @@ mod tests {
         ];
         for (reading, on_rst, silent) in want {
             let m = FlagScan::new(reading, None);
-            assert_eq!(m.silence(), (silent, Reason::NoResponse));
+            assert_eq!(m.silence(Protocol::Tcp), (silent, Reason::NoResponse));
             for (us, them) in [(US4, TARGET4), (US6, TARGET6)] {
                 let f = tcp_frame(ip(them), ip(us), rst(&m, &v, us, them, 0));
                 let got = m.classify(&parse_frame(&f).unwrap(), &v).unwrap();

@@ -42,6 +42,9 @@ pub struct TargetSpec {
     pub ports: Vec<PortRange>,
     /// Strip the IANA special-purpose blocks from targets not inside them.
     pub default_excludes: bool,
+    /// UDP ports probed more than once (one probe per payload), and how
+    /// many times.
+    pub udp_variants: Vec<(u16, u16)>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -99,11 +102,13 @@ impl From<GrammarError> for TargetError {
     }
 }
 
-/// A probed port: its protocol and number.
+/// A probed port: its protocol and number, and which of the port's probes
+/// (a UDP port gets one per payload; every other port, variant 0 only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PortEntry {
     pub proto: Protocol,
     pub port: u16,
+    pub variant: u16,
 }
 
 /// One (address, port) to probe.
@@ -112,6 +117,7 @@ pub struct Probe {
     pub addr: IpAddr,
     pub proto: Protocol,
     pub port: u16,
+    pub variant: u16,
 }
 
 /// The validated set of hosts x ports and the index <-> probe mapping.
@@ -211,7 +217,21 @@ impl ProbeSpace {
                 let bits = &wanted[proto as usize];
                 (0..=u16::MAX)
                     .filter(move |p| bits[usize::from(p / 64)] & (1 << (p % 64)) != 0)
-                    .map(move |port| PortEntry { proto, port })
+                    .map(move |port| (proto, port))
+            })
+            .flat_map(|(proto, port)| {
+                let variants = match proto {
+                    Protocol::Udp => spec
+                        .udp_variants
+                        .binary_search_by_key(&port, |(p, _)| *p)
+                        .map_or(1, |i| spec.udp_variants[i].1.max(1)),
+                    _ => 1,
+                };
+                (0..variants).map(move |variant| PortEntry {
+                    proto,
+                    port,
+                    variant,
+                })
             })
             .collect();
         let hosts = v4.count().saturating_add(v6.count());
@@ -234,7 +254,8 @@ impl ProbeSpace {
         })
     }
 
-    /// A space from target, exclusion and port text (tests, tools).
+    /// A space from target, exclusion and port text (tests, tools); ports
+    /// are TCP unless `U:` names UDP.
     pub fn parse(targets: &str, excludes: &str, ports: &str) -> Result<ProbeSpace, TargetError> {
         let arg = |text: &str, origin| TargetSource::Arg {
             text: text.to_string(),
@@ -247,8 +268,12 @@ impl ProbeSpace {
             } else {
                 vec![arg(excludes, "--exclude")]
             },
-            ports: grammar::parse_ports(ports, &Origin::Arg("--ports"))?,
+            ports: grammar::parse_port_specs(ports, &Origin::Arg("--ports"))?
+                .iter()
+                .flat_map(|s| s.resolve(&[s.proto.unwrap_or(Protocol::Tcp)]))
+                .collect(),
             default_excludes: true,
+            udp_variants: Vec::new(),
         })
     }
 
@@ -308,17 +333,27 @@ impl ProbeSpace {
             addr: self.host(host),
             proto: entry.proto,
             port: entry.port,
+            variant: entry.variant,
         }
     }
 
-    /// The index of (addr, proto, port), if it is in the space.
+    /// The index of (addr, proto, port)'s first probe, if it is in the
+    /// space: every probe of a port answers for all of them.
     #[inline]
     pub fn index_of(&self, addr: IpAddr, proto: Protocol, port: u16) -> Option<u64> {
         let host = match addr {
             IpAddr::V4(a) => self.v4.rank(u32::from(a))?,
             IpAddr::V6(a) => self.v4_count + self.v6.rank(u128::from(a))?,
         };
-        let entry = self.ports.binary_search(&PortEntry { proto, port }).ok()?;
+        let variant = 0;
+        let entry = self
+            .ports
+            .binary_search(&PortEntry {
+                proto,
+                port,
+                variant,
+            })
+            .ok()?;
         Some(entry as u64 * self.host_count + host)
     }
 

@@ -10,7 +10,7 @@
 
 use etherparse::{
     EtherType, Ethernet2HeaderSlice, Icmpv4Slice, Icmpv6Slice, IpNumber, Ipv4HeaderSlice,
-    Ipv6HeaderSlice, TcpHeaderSlice, TcpOptionElement,
+    Ipv6HeaderSlice, TcpHeaderSlice, TcpOptionElement, UdpHeaderSlice,
 };
 use std::net::IpAddr;
 
@@ -41,6 +41,14 @@ pub struct TcpSegment {
     pub ts_echo: Option<u32>,
 }
 
+/// A UDP datagram and its payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UdpDatagram<'a> {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub payload: &'a [u8],
+}
+
 /// The probe an ICMP error quotes: its IP addresses and protocol, and the
 /// start of its transport header (at least the 8 bytes RFC 792 promises).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +56,8 @@ pub struct Quoted<'a> {
     pub src: IpAddr,
     pub dst: IpAddr,
     pub protocol: u8,
+    /// The quoted IPv4 identification, or the IPv6 flow label.
+    pub ip_mark: u32,
     pub transport: &'a [u8],
 }
 
@@ -68,6 +78,7 @@ impl Quoted<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport<'a> {
     Tcp(TcpSegment),
+    Udp(UdpDatagram<'a>),
     /// ICMPv4 type 3 or ICMPv6 type 1, with its code.
     Unreachable {
         code: u8,
@@ -135,6 +146,21 @@ fn parse_tcp(payload: &[u8]) -> Result<TcpSegment, NotAReply> {
     })
 }
 
+/// A UDP header and the payload its length field claims (never past the
+/// packet: a datagram claiming more is malformed).
+fn parse_udp(payload: &[u8]) -> Result<UdpDatagram<'_>, NotAReply> {
+    let udp = UdpHeaderSlice::from_slice(payload).map_err(|_| NotAReply::Malformed)?;
+    let len = usize::from(udp.length());
+    if len < 8 || len > payload.len() {
+        return Err(NotAReply::Malformed);
+    }
+    Ok(UdpDatagram {
+        src_port: udp.source_port(),
+        dst_port: udp.destination_port(),
+        payload: &payload[8..len],
+    })
+}
+
 /// An IPv4 packet with its header first.
 pub fn parse_ipv4(packet: &[u8]) -> Result<Reply<'_>, NotAReply> {
     let ip = Ipv4HeaderSlice::from_slice(packet).map_err(|_| NotAReply::Malformed)?;
@@ -154,6 +180,7 @@ pub fn parse_ipv4(packet: &[u8]) -> Result<Reply<'_>, NotAReply> {
     );
     let transport = match ip.protocol() {
         IpNumber::TCP => Transport::Tcp(parse_tcp(payload)?),
+        IpNumber::UDP => Transport::Udp(parse_udp(payload)?),
         IpNumber::ICMP => {
             let icmp = Icmpv4Slice::from_slice(payload).map_err(|_| NotAReply::Malformed)?;
             if icmp.type_u8() != ICMP_DEST_UNREACHABLE {
@@ -189,6 +216,7 @@ pub fn parse_ipv6(packet: &[u8]) -> Result<Reply<'_>, NotAReply> {
     );
     let transport = match ip.next_header() {
         IpNumber::TCP => Transport::Tcp(parse_tcp(payload)?),
+        IpNumber::UDP => Transport::Udp(parse_udp(payload)?),
         IpNumber::IPV6_ICMP => {
             let icmp = Icmpv6Slice::from_slice(payload).map_err(|_| NotAReply::Malformed)?;
             if icmp.type_u8() != ICMPV6_DEST_UNREACHABLE {
@@ -219,6 +247,7 @@ fn quoted_ipv4(quote: &[u8]) -> Option<Quoted<'_>> {
         src: IpAddr::V4(ip.source_addr()),
         dst: IpAddr::V4(ip.destination_addr()),
         protocol: ip.protocol().0,
+        ip_mark: u32::from(ip.identification()),
         transport,
     })
 }
@@ -231,6 +260,7 @@ fn quoted_ipv6(quote: &[u8]) -> Option<Quoted<'_>> {
         src: IpAddr::V6(ip.source_addr()),
         dst: IpAddr::V6(ip.destination_addr()),
         protocol: ip.next_header().0,
+        ip_mark: ip.flow_label().value(),
         transport,
     })
 }
@@ -409,7 +439,24 @@ pub(crate) mod tests {
             .udp(53, 61000)
             .write(&mut udp, &[1, 2, 3])
             .unwrap();
-        assert_eq!(parse_frame(&udp), Err(NotAReply::OtherTraffic));
+        let Ok(Reply {
+            transport: Transport::Udp(d),
+            ..
+        }) = parse_frame(&udp)
+        else {
+            panic!("UDP parses")
+        };
+        assert_eq!(
+            (d.src_port, d.dst_port, d.payload),
+            (53, 61000, &[1u8, 2, 3][..])
+        );
+        // A length field claiming more than the packet holds.
+        let mut long = udp.clone();
+        long[14 + 40 + 5] = 99;
+        assert_eq!(parse_frame(&long), Err(NotAReply::Malformed));
+        let mut sctp = udp.clone();
+        sctp[14 + 6] = 132;
+        assert_eq!(parse_frame(&sctp), Err(NotAReply::OtherTraffic));
         // A later IPv4 fragment of a TCP segment.
         let a = TcpAnswer::new(80, 61000, 2, tcp_flags::RST);
         let mut frag = tcp_frame(ip(TARGET4), ip(US4), a);

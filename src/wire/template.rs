@@ -19,8 +19,8 @@ use std::net::IpAddr;
 pub const ETH_LEN: usize = 14;
 pub const IPV4_LEN: usize = 20;
 pub const IPV6_LEN: usize = 40;
-/// Room for the largest template (Ethernet + IPv6 + transport header).
-pub const TEMPLATE_MAX: usize = 160;
+/// The largest frame: a 1500-byte MTU and the Ethernet header.
+pub const FRAME_MAX: usize = ETH_LEN + 1500;
 /// Templates up to these lengths are copied in one fixed-size move (an
 /// IPv4 SYN is 70 bytes, an IPv6 one 90).
 const SHORTER: usize = 80;
@@ -42,7 +42,8 @@ pub struct FrameParams {
 
 #[derive(Clone, Debug)]
 pub struct FrameTemplate {
-    bytes: [u8; TEMPLATE_MAX],
+    /// At least `SHORT` bytes, zero past `len`, for the fixed-size copy.
+    bytes: Box<[u8]>,
     len: usize,
     family: Family,
     /// Offset of the transport header.
@@ -60,15 +61,15 @@ impl FrameTemplate {
     /// stack does.
     pub fn new(p: &FrameParams, protocol: u8, transport: &[u8]) -> FrameTemplate {
         let family = Family::of(&p.src);
-        let mut bytes = [0u8; TEMPLATE_MAX];
-        bytes[0..6].copy_from_slice(&p.dst_mac);
-        bytes[6..12].copy_from_slice(&p.src_mac);
         let ip_len = match family {
             Family::V4 => IPV4_LEN,
             Family::V6 => IPV6_LEN,
         };
         let len = ETH_LEN + ip_len + transport.len();
-        assert!(len <= TEMPLATE_MAX, "template of {len} bytes");
+        assert!(len <= FRAME_MAX, "template of {len} bytes");
+        let mut bytes = vec![0u8; len.max(SHORT)].into_boxed_slice();
+        bytes[0..6].copy_from_slice(&p.dst_mac);
+        bytes[6..12].copy_from_slice(&p.src_mac);
         // A frame never shorter than the IP header it must hold.
         debug_assert!(len > ETH_LEN + ip_len);
         let l4_len = transport.len() as u32;

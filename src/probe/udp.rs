@@ -1,0 +1,408 @@
+//! UDP scan (`-sU`): a datagram per (port, payload), answered or not.
+//!
+//! UDP has no sequence number to carry a cookie, so the cookie does three
+//! jobs, as in zmap. It chooses the source port out of our range (a hash of
+//! the flow without that port), so an answer must come back to the one
+//! port we used for it; it fills the payload's identifier where the
+//! protocol has one (payloads.rs), which the answer must echo; and it sets
+//! the IPv4 ID (IPv6 flow label), which an ICMP error quotes along with
+//! the UDP header. nmap's reading: any UDP answer is `open`
+//! (`udp-response`); an ICMP port unreachable from the target `closed`,
+//! from anyone else, and any other unreachable, `filtered`; silence
+//! `open|filtered`.
+
+use super::payloads::{Echo, Fill, Payload};
+use super::{Capture, ProbeFields, ProbeModule, SourcePorts, Validator, Verdict};
+use crate::cookie::{CookieKey, ProbeKind};
+use crate::domain::{Family, Protocol, Reason, State};
+use crate::wire::checksum::{finish, sum_bytes};
+use crate::wire::reply::{Quoted, Reply, Transport};
+use crate::wire::template::{ETH_LEN, FrameParams, FrameTemplate, IPV6_LEN};
+use std::net::IpAddr;
+
+const IPPROTO_UDP: u8 = 17;
+
+/// What silence means to a UDP probe (nmap's reading).
+pub const SILENCE: (State, Reason) = (State::OpenFiltered, Reason::NoResponse);
+const UDP_HEADER: usize = 8;
+
+/// The payloads of each port, for the scan's lifetime.
+#[derive(Clone, Debug)]
+pub struct PayloadTable {
+    /// Every payload; id 0 is the empty datagram.
+    payloads: Vec<Payload>,
+    /// Per port: the ids of its payloads (empty: only the empty datagram).
+    by_port: Vec<Box<[u16]>>,
+}
+
+impl PayloadTable {
+    /// Payloads by port; the same bytes named twice for a port count once.
+    pub fn new(entries: Vec<(Vec<u16>, Payload)>) -> PayloadTable {
+        let mut payloads = vec![Payload {
+            name: "empty",
+            bytes: Vec::new(),
+            field: None,
+            echo: Echo::None,
+            answers_from_other_port: false,
+        }];
+        let mut by_port: Vec<Vec<u16>> = vec![Vec::new(); 65536];
+        for (ports, p) in entries {
+            let id = payloads.len() as u16;
+            let mut used = false;
+            for port in ports {
+                let list = &mut by_port[usize::from(port)];
+                if !list
+                    .iter()
+                    .any(|&i| payloads[usize::from(i)].bytes == p.bytes)
+                {
+                    list.push(id);
+                    used = true;
+                }
+            }
+            if used {
+                payloads.push(p);
+            }
+        }
+        PayloadTable {
+            payloads,
+            by_port: by_port.into_iter().map(Vec::into_boxed_slice).collect(),
+        }
+    }
+
+    /// How many probes a port gets: one per payload, one if none.
+    pub fn variants(&self, port: u16) -> u16 {
+        (self.by_port[usize::from(port)].len() as u16).max(1)
+    }
+
+    /// The payload id of `port`'s `variant`.
+    #[inline]
+    pub fn id(&self, port: u16, variant: u16) -> u16 {
+        self.by_port[usize::from(port)]
+            .get(usize::from(variant))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    pub fn payload(&self, id: u16) -> &Payload {
+        &self.payloads[usize::from(id)]
+    }
+
+    fn of_port(&self, port: u16) -> impl Iterator<Item = &Payload> {
+        let ids = &self.by_port[usize::from(port)];
+        let empty = ids.is_empty().then(|| &self.payloads[0]);
+        ids.iter()
+            .map(|&i| &self.payloads[usize::from(i)])
+            .chain(empty)
+    }
+
+    /// Ports whose server answers from another port (TFTP).
+    fn answering_elsewhere(&self) -> Vec<u16> {
+        (0..=u16::MAX)
+            .filter(|&p| self.of_port(p).any(|x| x.answers_from_other_port))
+            .collect()
+    }
+}
+
+/// The UDP scan module.
+#[derive(Clone, Debug)]
+pub struct UdpScan {
+    table: PayloadTable,
+    elsewhere: Vec<u16>,
+}
+
+/// Its cookies; the source-port choice has a tag of its own.
+const KIND: ProbeKind = ProbeKind(16);
+const PORT_KIND: ProbeKind = ProbeKind(17);
+
+/// The UDP template: a frame per payload, for one family.
+pub struct UdpTemplate {
+    frames: Vec<FrameTemplate>,
+}
+
+/// The ones'-complement sum of `bytes` placed at `offset` (odd offsets
+/// swap the bytes of the folded sum: the sum is order-free, only the byte
+/// lanes matter).
+fn sum_at(offset: usize, bytes: &[u8]) -> u32 {
+    let mut s = sum_bytes(bytes);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    if offset % 2 == 1 {
+        u32::from((s as u16).swap_bytes())
+    } else {
+        s
+    }
+}
+
+/// The bytes the cookie puts into a payload's identifier field.
+fn fill(cookie: u64, len: usize, how: Fill, out: &mut [u8]) {
+    match how {
+        Fill::Bytes => {
+            let b = cookie.to_be_bytes();
+            for (i, o) in out[..len].iter_mut().enumerate() {
+                *o = b[i % 8] ^ (i / 8) as u8;
+            }
+        }
+        Fill::Positive31 => {
+            let v = (cookie as u32) & 0x7fff_ffff;
+            out[..4].copy_from_slice(&v.to_be_bytes());
+        }
+        Fill::Hex => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            for (i, o) in out[..len].iter_mut().enumerate() {
+                *o = HEX[((cookie >> (60 - 4 * (i % 16))) & 0xf) as usize];
+            }
+        }
+    }
+}
+
+impl UdpScan {
+    pub fn new(table: PayloadTable) -> UdpScan {
+        UdpScan {
+            elsewhere: table.answering_elsewhere(),
+            table,
+        }
+    }
+
+    pub fn table(&self) -> &PayloadTable {
+        &self.table
+    }
+
+    /// The source port the cookie picks for a probe to `target:port`.
+    #[inline]
+    fn port_for(key: &CookieKey, ports: SourcePorts, us: IpAddr, target: IpAddr, port: u16) -> u16 {
+        let h = key.cookie(
+            PORT_KIND,
+            &crate::cookie::Flow {
+                src: us,
+                dst: target,
+                src_port: 0,
+                dst_port: port,
+            },
+        );
+        ports.first + (h % ports.count()) as u16
+    }
+
+    /// Does `answer` (a UDP payload) echo what our probe of `port` to it
+    /// carried? Any of the port's payloads may have drawn it.
+    fn echoes(&self, port: u16, cookie: u64, answer: &[u8]) -> bool {
+        self.table.of_port(port).any(|p| {
+            // What the probe's identifier field held.
+            let mut sent = [0u8; 64];
+            if let Some((_, len, how)) = p.field {
+                fill(cookie, len, how, &mut sent);
+            }
+            match p.echo {
+                Echo::None => true,
+                Echo::Same { at, len } => answer.get(at..at + len) == Some(&sent[..len]),
+                Echo::Moved { answer_at, len, .. } => {
+                    answer.get(answer_at..answer_at + len) == Some(&sent[..len])
+                }
+                Echo::SnmpRequestId { .. } => snmp_request_id(answer) == Some(&sent[..4]),
+                Echo::Text { len, .. } => answer.windows(len).any(|w| w == &sent[..len]),
+            }
+        })
+    }
+}
+
+/// The 4-byte request-id of an SNMP message: SEQUENCE { INTEGER version,
+/// OCTET STRING community, PDU { INTEGER request-id ... } }.
+fn snmp_request_id(m: &[u8]) -> Option<&[u8]> {
+    /// (tag, content) of the BER element at the start of `b`, and the rest.
+    fn element(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+        let tag = *b.first()?;
+        let (len, head) = match *b.get(1)? {
+            n if n < 0x80 => (usize::from(n), 2),
+            0x81 => (usize::from(*b.get(2)?), 3),
+            0x82 => (usize::from(u16::from_be_bytes([*b.get(2)?, *b.get(3)?])), 4),
+            _ => return None,
+        };
+        let content = b.get(head..head + len)?;
+        Some((tag, content, &b[head + len..]))
+    }
+    let (0x30, msg, _) = element(m)? else {
+        return None;
+    };
+    let (0x02, _, rest) = element(msg)? else {
+        return None;
+    };
+    let (0x04, _, rest) = element(rest)? else {
+        return None;
+    };
+    let (0xa2, pdu, _) = element(rest)? else {
+        return None;
+    };
+    let (0x02, id, _) = element(pdu)? else {
+        return None;
+    };
+    (id.len() == 4).then_some(id)
+}
+
+impl ProbeModule for UdpScan {
+    type Template = UdpTemplate;
+
+    #[inline(always)]
+    fn kind(&self, _: Protocol) -> ProbeKind {
+        KIND
+    }
+
+    fn scans(&self) -> Vec<(&'static str, Protocol)> {
+        vec![("udp", Protocol::Udp)]
+    }
+
+    fn max_frame_len(&self) -> usize {
+        let longest = self
+            .table
+            .payloads
+            .iter()
+            .map(|p| p.bytes.len())
+            .max()
+            .unwrap_or(0);
+        ETH_LEN + IPV6_LEN + UDP_HEADER + longest
+    }
+
+    fn template(&self, params: &FrameParams) -> UdpTemplate {
+        UdpTemplate {
+            frames: self
+                .table
+                .payloads
+                .iter()
+                .map(|p| {
+                    let len = (UDP_HEADER + p.bytes.len()) as u16;
+                    let mut dgram = vec![0u8; UDP_HEADER];
+                    dgram[4..6].copy_from_slice(&len.to_be_bytes());
+                    dgram.extend_from_slice(&p.bytes);
+                    FrameTemplate::new(params, IPPROTO_UDP, &dgram)
+                })
+                .collect(),
+        }
+    }
+
+    #[inline]
+    fn source_port(
+        &self,
+        key: &CookieKey,
+        ports: SourcePorts,
+        _index: u64,
+        us: IpAddr,
+        target: IpAddr,
+        _proto: Protocol,
+        port: u16,
+    ) -> u16 {
+        Self::port_for(key, ports, us, target, port)
+    }
+
+    #[inline]
+    fn write(&self, t: &UdpTemplate, buf: &mut [u8], p: &ProbeFields) -> usize {
+        let id = self.table.id(p.dst_port, p.variant);
+        let frame = &t.frames[usize::from(id)];
+        let mut sum = frame.stamp(buf, p.dst, (p.cookie >> 32) as u32);
+        let l4 = frame.l4_offset();
+        buf[l4..l4 + 2].copy_from_slice(&p.src_port.to_be_bytes());
+        buf[l4 + 2..l4 + 4].copy_from_slice(&p.dst_port.to_be_bytes());
+        sum += u32::from(p.src_port) + u32::from(p.dst_port);
+        if let Some((at, len, how)) = self.table.payload(id).field {
+            let start = l4 + UDP_HEADER + at;
+            fill(p.cookie, len, how, &mut buf[start..start + len]);
+            sum += sum_at(UDP_HEADER + at, &buf[start..start + len]);
+        }
+        // A sum of zero is sent as all ones: zero means "no checksum".
+        let checksum = match finish(sum) {
+            0 => 0xffff,
+            c => c,
+        };
+        buf[l4 + 6..l4 + 8].copy_from_slice(&checksum.to_be_bytes());
+        frame.len()
+    }
+
+    fn classify(&self, reply: &Reply<'_>, v: &Validator) -> Option<Verdict> {
+        match reply.transport {
+            Transport::Udp(u) => {
+                if !v.our_port(u.dst_port) {
+                    return None;
+                }
+                // The port it came from, or (TFTP) the port we probed.
+                let probed = std::iter::once(u.src_port)
+                    .chain(self.elsewhere.iter().copied())
+                    .find(|&port| {
+                        Self::port_for(v.key(), v.ports(), reply.dst, reply.src, port) == u.dst_port
+                    })?;
+                let cookie = v.cookie(KIND, reply.dst, u.dst_port, reply.src, probed);
+                if probed == u.src_port && !self.echoes(probed, cookie, u.payload) {
+                    return None;
+                }
+                Some(Verdict {
+                    addr: reply.src,
+                    proto: Protocol::Udp,
+                    port: probed,
+                    state: State::Open,
+                    reason: Reason::UdpResponse,
+                    ttl: reply.ttl,
+                    ts_echo: None,
+                })
+            }
+            Transport::Unreachable { code, quoted } => self.unreachable(reply, code, &quoted, v),
+            Transport::Tcp(_) => None,
+        }
+    }
+
+    fn silence(&self, _: Protocol) -> (State, Reason) {
+        SILENCE
+    }
+
+    fn capture(&self) -> Capture {
+        Capture {
+            tcp: false,
+            udp: true,
+            icmp: true,
+        }
+    }
+}
+
+impl UdpScan {
+    /// An ICMP error quoting one of our datagrams: its source port must be
+    /// the one the cookie picks and its IP ID (flow label) the cookie's.
+    fn unreachable(
+        &self,
+        reply: &Reply<'_>,
+        code: u8,
+        q: &Quoted<'_>,
+        v: &Validator,
+    ) -> Option<Verdict> {
+        let family = Family::of(&reply.src);
+        if q.protocol != IPPROTO_UDP || q.src != reply.dst || !v.our_port(q.src_port()) {
+            return None;
+        }
+        if Self::port_for(v.key(), v.ports(), q.src, q.dst, q.dst_port()) != q.src_port() {
+            return None;
+        }
+        let cookie = v.cookie(KIND, q.src, q.src_port(), q.dst, q.dst_port());
+        let mark = match family {
+            Family::V4 => u32::from((cookie >> 32) as u16),
+            Family::V6 => ((cookie >> 32) as u32) & 0x000f_ffff,
+        };
+        if q.ip_mark != mark {
+            return None;
+        }
+        let port_unreachable = matches!((family, code), (Family::V4, 3) | (Family::V6, 4));
+        let reason = match family {
+            Family::V4 if !matches!(code, 1 | 2 | 3 | 9 | 10 | 13) => return None,
+            _ => Reason::from_unreachable(family, code)?,
+        };
+        // nmap: a port unreachable from the target itself is `closed`; from
+        // a router (or an IPv6 gateway answering for it), `filtered`.
+        let state = if port_unreachable && reply.src == q.dst {
+            State::Closed
+        } else {
+            State::Filtered
+        };
+        Some(Verdict {
+            addr: q.dst,
+            proto: Protocol::Udp,
+            port: q.dst_port(),
+            state,
+            reason,
+            ttl: reply.ttl,
+            ts_echo: None,
+        })
+    }
+}

@@ -213,7 +213,7 @@ mod tests {
             space_digest: 0x0123_4567_89ab_cdef,
             position: 123_456,
             sent: 130_000,
-            found: [10, 200, 3, 0, 7, 0],
+            found: [10, 200, 3, 0, 7, 0, 0],
             config: vec![
                 "range = 198.18.0.0/20".into(),
                 "ports = 22,80".into(),

@@ -136,7 +136,13 @@ pub static OPTIONS: &[Opt] = &[
         short: Some('p'),
         aliases: &["port"],
         repeats: true,
-        effective: |c| one(ports_line(c)),
+        effective: |c| {
+            if c.scans_ports() {
+                one(ports_line(c))
+            } else {
+                vec![]
+            }
+        },
         ..opt(
             "ports",
             Value("PORTS"),
@@ -216,6 +222,34 @@ pub static OPTIONS: &[Opt] = &[
             Switch,
             Identity,
             "More UDP payloads from nmap's /usr/share/nmap/nmap-payloads (Debian's nmap-common), read at run time",
+        )
+    },
+    Opt {
+        effective: |c| when(c.discovery.as_ref().is_some_and(|d| !d.then_ports)),
+        ..opt(
+            "ping",
+            Switch,
+            Identity,
+            "Host discovery only, nmap's -sn: report each host that answers as up (probes: --ping-probe); hosts on this link are found by ARP/ND",
+        )
+    },
+    Opt {
+        repeats: true,
+        effective: |c| c.discovery.as_ref().map(|d| d.words()).unwrap_or_default(),
+        ..opt(
+            "ping-probe",
+            Value("PROBE"),
+            Identity,
+            "A discovery probe: echo (-PE), timestamp (-PP), syn:PORTS (-PS), ack:PORTS (-PA), arp (-PR) [default: echo, timestamp, syn:443, ack:80]",
+        )
+    },
+    Opt {
+        effective: |c| when(c.discovery.as_ref().is_some_and(|d| d.then_ports)),
+        ..opt(
+            "ping-first",
+            Switch,
+            Identity,
+            "Discover hosts first, then scan the ports of those found up (memory: 24 bytes a live host)",
         )
     },
     Opt {
@@ -606,6 +640,22 @@ fn expand_masscan_flags(args: impl IntoIterator<Item = OsString>) -> Vec<OsStrin
             // nmap's scan types.
             Some(s @ ("-sS" | "-sA" | "-sF" | "-sN" | "-sX" | "-sM" | "-sW" | "-sU")) => {
                 out.push(format!("--scan={}", &s[1..]).into())
+            }
+            // nmap's discovery: -sn, and -PE -PP -PR -PS[ports] -PA[ports];
+            // -Pn (no discovery) is what synsweep does unless asked.
+            Some("-sn") => out.push("--ping".into()),
+            Some("-Pn") => {}
+            Some("-PE") => out.push("--ping-probe=echo".into()),
+            Some("-PP") => out.push("--ping-probe=timestamp".into()),
+            Some("-PR") => out.push("--ping-probe=arp".into()),
+            Some(s) if s.starts_with("-PS") || s.starts_with("-PA") => {
+                let name = if s.starts_with("-PS") { "syn" } else { "ack" };
+                let ports = &s[3..];
+                out.push(if ports.is_empty() {
+                    format!("--ping-probe={name}").into()
+                } else {
+                    format!("--ping-probe={name}:{ports}").into()
+                });
             }
             _ => out.push(a),
         }
@@ -1006,16 +1056,18 @@ mod tests {
         // The clap parser knows exactly the table's options.
         let cmd = command();
         assert_eq!(cmd.get_arguments().count(), OPTIONS.len());
-        // Every identity option writes a line whenever it holds a value.
-        let c = run("198.18.0.0/24 -iL /dev/null -p 80 --exclude 198.18.0.1 --excludefile /dev/null --no-default-excludes --seed 3 --retries 1 --shard 1/2 --source-port 100-200 -o x.csv --format csv --scanflags SYNFIN -sU --udp-payloads /dev/null --nmap-payloads").unwrap();
+        // Every identity option writes a line whenever it holds a value
+        // (discovery alone, -sn, scans no ports: a run of its own).
+        let c = run("198.18.0.0/24 -iL /dev/null -p 80 --exclude 198.18.0.1 --excludefile /dev/null --no-default-excludes --seed 3 --retries 1 --shard 1/2 --source-port 100-200 -o x.csv --format csv --scanflags SYNFIN -sU --udp-payloads /dev/null --nmap-payloads -PE").unwrap();
+        let ping = run("198.18.0.0/24 -sn").unwrap();
+        let lines: Vec<&String> = c.effective.iter().chain(&ping.effective).collect();
         for o in OPTIONS.iter().filter(|o| o.scope == Identity) {
             assert!(
-                c.effective
+                lines
                     .iter()
                     .any(|l| l.starts_with(&format!("{} = ", o.name))),
-                "identity option {} left out of {:?}",
+                "identity option {} left out of {lines:?}",
                 o.name,
-                c.effective
             );
         }
     }
@@ -1044,7 +1096,9 @@ mod tests {
         assert_eq!(again.output.path, Some(PathBuf::from("scan#1.csv")));
         assert_eq!(again.status_json, Some(PathBuf::from("./a\t#b")));
         assert!(
-            text.contains("show = open,closed,filtered,unfiltered,open|filtered,closed|filtered\n")
+            text.contains(
+                "show = open,closed,filtered,unfiltered,open|filtered,closed|filtered,up\n"
+            )
         );
         std::fs::remove_dir_all(dir).unwrap();
     }

@@ -5,16 +5,18 @@
 //! value and what is accepted.
 
 use crate::cli::Args;
+use crate::domain::Protocol;
 use crate::domain::{Family, State, StateSet};
 use crate::engine::rate::Rate;
 use crate::link::{LinkKind, LinkOptions};
 use crate::output::{FormatKind, OutputSpec};
 use crate::probe::payloads::read_payload_file;
+use crate::probe::ping::PingProbe;
 use crate::probe::tcp_flags::parse_scanflags;
 use crate::probe::udp::PayloadTable;
 use crate::probe::{ScanPlan, SourcePorts};
 use crate::targets::grammar::{self, Origin, PortRange};
-use crate::targets::{ProbeSpace, TargetSource, TargetSpec};
+use crate::targets::{PortEntry, ProbeSpace, TargetSource, TargetSpec};
 use crate::wire::{MacAddr, parse_mac};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -66,11 +68,76 @@ pub struct TargetArgs {
     pub no_default_excludes: bool,
 }
 
+/// Host discovery: `--ping` (`-sn`), `--ping-probe` (`-PE -PP -PS -PA
+/// -PR`), `--ping-first`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discovery {
+    /// The IP probes for targets behind a gateway, in a fixed order (a
+    /// probe's place is its "port"). Targets on our own link are found by
+    /// ARP/ND whatever is asked, as nmap does.
+    pub probes: Vec<PingProbe>,
+    /// `arp` (`-PR`) was named.
+    pub arp: bool,
+    /// `--ping-first`: scan the ports of the hosts found up; else discovery
+    /// is the whole scan.
+    pub then_ports: bool,
+}
+
+impl Discovery {
+    /// The probe space's ports for discovery: one per probe (at least one,
+    /// for the ARP/ND sweep).
+    pub fn entries(&self) -> Vec<PortEntry> {
+        (0..self.probes.len().max(1) as u16)
+            .map(|port| PortEntry {
+                proto: Protocol::Icmp,
+                port,
+                variant: 0,
+            })
+            .collect()
+    }
+
+    /// The `--ping-probe` words that give this back.
+    pub fn words(&self) -> Vec<String> {
+        let ports = |tcp: fn(&PingProbe) -> Option<u16>| -> Vec<u16> {
+            self.probes.iter().filter_map(tcp).collect()
+        };
+        let mut v: Vec<String> = Vec::new();
+        for (probe, word) in [
+            (PingProbe::Echo, "echo"),
+            (PingProbe::Timestamp, "timestamp"),
+        ] {
+            if self.probes.contains(&probe) {
+                v.push(word.into());
+            }
+        }
+        let syn = ports(|p| match p {
+            PingProbe::Syn(n) => Some(*n),
+            _ => None,
+        });
+        let ack = ports(|p| match p {
+            PingProbe::Ack(n) => Some(*n),
+            _ => None,
+        });
+        for (name, list) in [("syn", syn), ("ack", ack)] {
+            if !list.is_empty() {
+                v.push(format!("{name}:{}", grammar::port_list(&list)));
+            }
+        }
+        if self.arp {
+            v.push("arp".into());
+        }
+        v
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub space: Arc<ProbeSpace>,
     pub targets: TargetArgs,
     pub scan: ScanPlan,
+    /// Host discovery, if asked for. With `then_ports` false the space's
+    /// ports are discovery's entries (`Discovery::entries`).
+    pub discovery: Option<Discovery>,
     /// UDP payloads by port: built in, plus `--udp-payloads` files.
     pub udp_payloads: Arc<PayloadTable>,
     /// `--udp-payloads` and `--nmap-payloads` as given.
@@ -134,10 +201,14 @@ impl Config {
     /// `cli.rs` adds from its table.
     pub fn from_args(a: &Args, command_line: String) -> Result<Config, CliError> {
         let scan = scan_plan(a)?;
-        let show = show(a)?;
+        let discovery = discovery(a)?;
+        let show = show(a, discovery.as_ref())?;
         let (payload_files, nmap_payloads, udp_payloads) = payloads(a, &scan)?;
-        let (targets, space) = targets(a, &scan, &udp_payloads)?;
-        let report_silence = silence(&scan, show, &space)?;
+        let (targets, space) = targets(a, &scan, &udp_payloads, discovery.as_ref())?;
+        let report_silence = match &discovery {
+            Some(d) if !d.then_ports => false,
+            _ => silence(&scan, show, &space)?,
+        };
         let output = output(a)?;
         let (link, link_kind) = link(a)?;
         let list_probes = a.flag("list-probes");
@@ -157,6 +228,7 @@ impl Config {
             space: Arc::new(space),
             targets,
             scan,
+            discovery,
             udp_payloads: Arc::new(udp_payloads),
             payload_files,
             nmap_payloads,
@@ -200,6 +272,11 @@ impl Config {
     }
 
     /// `true` when `family` has targets in this scan.
+    /// Whether the run scans ports (not discovery alone).
+    pub fn scans_ports(&self) -> bool {
+        self.discovery.as_ref().is_none_or(|d| d.then_ports)
+    }
+
     pub fn scans(&self, family: Family) -> bool {
         let (v4, v6) = self.space.first_hosts();
         match family {
@@ -267,6 +344,7 @@ fn targets(
     a: &Args,
     scan: &ScanPlan,
     payloads: &PayloadTable,
+    discovery: Option<&Discovery>,
 ) -> Result<(TargetArgs, ProbeSpace), CliError> {
     let canon = |values: Vec<&str>, origin: &'static str| -> Result<Vec<String>, CliError> {
         let mut out = Vec::new();
@@ -317,7 +395,18 @@ fn targets(
             .map(|x| arg(x, "--exclude"))
             .chain(t.exclude_files.iter().cloned().map(TargetSource::File))
             .collect(),
-        ports: t.ports.clone(),
+        ports: match discovery {
+            // Discovery alone: its probes stand where ports would.
+            Some(d) if !d.then_ports => {
+                let k = d.entries().len() as u16;
+                vec![PortRange {
+                    proto: Protocol::Icmp,
+                    first: 0,
+                    last: k - 1,
+                }]
+            }
+            _ => t.ports.clone(),
+        },
         default_excludes: !t.no_default_excludes,
         udp_variants: (0..=u16::MAX)
             .filter(|&p| payloads.variants(p) > 1)
@@ -326,6 +415,60 @@ fn targets(
     };
     let space = ProbeSpace::build(&spec).map_err(|e| CliError(e.to_string()))?;
     Ok((t, space))
+}
+
+/// Discovery from `--ping`, `--ping-probe` and `--ping-first`. Probes
+/// named with ports to scan mean discovery first, as nmap reads them;
+/// probes named alone, discovery alone.
+fn discovery(a: &Args) -> Result<Option<Discovery>, CliError> {
+    let words = a.get_all("ping-probe");
+    let ping = a.flag("ping");
+    let first = a.flag("ping-first");
+    let ports = !a.get_all("ports").is_empty();
+    if !ping && !first && words.is_empty() {
+        return Ok(None);
+    }
+    if ping && ports {
+        return fail("--ping (-sn) scans no ports: give --ping-first to scan the ports of the hosts found up, or leave out -p".into());
+    }
+    if first && !ports {
+        return fail("--ping-first: no ports to scan after discovery: give -p PORTS, or --ping (-sn) for discovery alone".into());
+    }
+    let mut probes = Vec::new();
+    let mut arp = false;
+    for word in words {
+        if word == "arp" || word == "PR" {
+            arp = true;
+            continue;
+        }
+        for p in PingProbe::parse(word).map_err(|why| CliError(format!("--ping-probe: {why}")))? {
+            if !probes.contains(&p) {
+                probes.push(p);
+            }
+        }
+    }
+    if probes.is_empty() && !arp {
+        probes = PingProbe::DEFAULT.to_vec();
+    }
+    if probes.len() > 4096 {
+        return fail(format!(
+            "--ping-probe: {} probes a host; at most 4096",
+            probes.len()
+        ));
+    }
+    // One order whatever the spelling, so the same probes make the same
+    // space (and the same checkpoint identity).
+    probes.sort_by_key(|p| match *p {
+        PingProbe::Echo => (0, 0),
+        PingProbe::Timestamp => (1, 0),
+        PingProbe::Syn(port) => (2, port),
+        PingProbe::Ack(port) => (3, port),
+    });
+    Ok(Some(Discovery {
+        probes,
+        arp,
+        then_ports: ports,
+    }))
 }
 
 fn scan_plan(a: &Args) -> Result<ScanPlan, CliError> {
@@ -522,11 +665,17 @@ pub fn rate(s: &str) -> Result<Rate, CliError> {
     }
 }
 
-fn show(a: &Args) -> Result<StateSet, CliError> {
+/// `--show`; by default `open`, and `up` too when discovery runs.
+fn show(a: &Args, discovery: Option<&Discovery>) -> Result<StateSet, CliError> {
     if a.flag("open-only") {
         return Ok(StateSet::OPEN_ONLY);
     }
-    let s = a.get("show").unwrap_or("open");
+    let default = match discovery {
+        None => "open",
+        Some(d) if d.then_ports => "open,up",
+        Some(_) => "up",
+    };
+    let s = a.get("show").unwrap_or(default);
     if s == "all" {
         return Ok(StateSet::ALL);
     }

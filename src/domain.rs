@@ -80,10 +80,12 @@ pub enum State {
     Unfiltered,
     OpenFiltered,
     ClosedFiltered,
+    /// A host that answered discovery (`--ping`); its record has no port.
+    Up,
 }
 
 impl State {
-    pub const COUNT: usize = 6;
+    pub const COUNT: usize = 7;
     /// In the order counters, checkpoints and status objects list them.
     pub const ALL: [State; State::COUNT] = [
         State::Open,
@@ -92,6 +94,7 @@ impl State {
         State::Unfiltered,
         State::OpenFiltered,
         State::ClosedFiltered,
+        State::Up,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -102,6 +105,7 @@ impl State {
             State::Unfiltered => "unfiltered",
             State::OpenFiltered => "open|filtered",
             State::ClosedFiltered => "closed|filtered",
+            State::Up => "up",
         }
     }
 
@@ -139,10 +143,14 @@ pub enum Reason {
     RejectRoute,
     NoResponse,
     UdpResponse,
+    EchoReply,
+    TimestampReply,
+    ArpResponse,
+    NdResponse,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 14] = [
+    pub const ALL: [Reason; 18] = [
         Reason::SynAck,
         Reason::Reset,
         Reason::NetUnreach,
@@ -157,6 +165,10 @@ impl Reason {
         Reason::RejectRoute,
         Reason::NoResponse,
         Reason::UdpResponse,
+        Reason::EchoReply,
+        Reason::TimestampReply,
+        Reason::ArpResponse,
+        Reason::NdResponse,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -175,6 +187,10 @@ impl Reason {
             Reason::RejectRoute => "reject-route",
             Reason::NoResponse => "no-response",
             Reason::UdpResponse => "udp-response",
+            Reason::EchoReply => "echo-reply",
+            Reason::TimestampReply => "timestamp-reply",
+            Reason::ArpResponse => "arp-response",
+            Reason::NdResponse => "nd-response",
         }
     }
 
@@ -224,6 +240,8 @@ pub struct Record {
     pub ttl: u8,
     /// Unix time of the reply (or of the verdict), seconds.
     pub ts: u64,
+    /// The host's MAC address, where discovery learned it on the link.
+    pub mac: Option<[u8; 6]>,
 }
 
 /// A set of states, e.g. the ones `--show` asks for.
@@ -265,7 +283,7 @@ mod tests {
         for r in Reason::ALL {
             assert_eq!(Reason::from_name(r.as_str()), Some(r));
         }
-        assert_eq!(State::from_name("up"), None);
+        assert_eq!(State::from_name("down"), None);
     }
 
     #[test]

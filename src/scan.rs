@@ -11,7 +11,7 @@
 
 use crate::config::{Config, ResumePoint};
 use crate::cookie::CookieKey;
-use crate::domain::{Family, Protocol, State};
+use crate::domain::{Family, Protocol, State, StateSet};
 use crate::engine::answered::Answered;
 use crate::engine::dedup::Dedup;
 use crate::engine::monitor::{self, CheckpointPlan};
@@ -19,20 +19,25 @@ use crate::engine::permute::Permutation;
 use crate::engine::rate::Rate;
 use crate::engine::schedule::SendSchedule;
 use crate::engine::stats::{self, Counters, Summary};
-use crate::engine::tx::{ProbeMaker, Templates};
+use crate::engine::tx::{Neighbors, ProbeMaker, Templates};
 use crate::engine::{self, Finished, Interrupt, Job, SendPlan, ThreadError};
-use crate::link::{self, LinkError, LinkKind, LinkPlan, RxLink, TxLink, bpf};
+use crate::link::{self, LinkError, LinkKind, LinkPlan, NextHopSource, RxLink, TxLink, bpf};
 use crate::output::{Continue, EndInfo, OutputError, ResultWriter, RunInfo, ScanInfo};
 use crate::probe::both::Both;
+use crate::probe::neighbor::NeighborSweep;
+use crate::probe::ping::{PingProbe, PingScan};
 use crate::probe::tcp::SynScan;
 use crate::probe::tcp_flags::{FlagScan, Reading};
 use crate::probe::udp::UdpScan;
 use crate::probe::{ProbeModule, ScanPlan, TcpScanType, Validator};
+use crate::targets::PortEntry;
 use crate::targets::grammar::port_list;
 use hdrhistogram::Histogram;
 use std::fs::File;
 use std::io::{self, Write};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -83,6 +88,16 @@ pub struct ScanOutcome {
 
 /// Runs the scan `config` describes with its probe module.
 pub fn run(config: &Config, interrupt: &Interrupt) -> Result<ScanOutcome, ScanError> {
+    if let Some(d) = config.discovery.as_ref().filter(|d| !d.then_ports) {
+        // Discovery alone: pinging is the scan (ARP/ND alone, `-PR`, has no
+        // IP probe: an echo stands in, for targets that are never routed).
+        let probes = if d.probes.is_empty() {
+            vec![PingProbe::Echo]
+        } else {
+            d.probes.clone()
+        };
+        return run_module(config, interrupt, &PingScan::new(probes));
+    }
     let udp = || UdpScan::new(config.udp_payloads.as_ref().clone());
     let ScanPlan {
         tcp,
@@ -150,17 +165,28 @@ fn send_plan(config: &Config, threads: u64) -> SendPlan {
 }
 
 /// The probes in send order, one `ip port` line each (`ip port/udp` for
-/// UDP, once per payload); retries included.
+/// UDP, once per payload; `ip echo`, `ip syn:443`... for discovery);
+/// retries included.
 pub fn list_probes(config: &Config, out: &mut dyn Write) -> io::Result<()> {
     let space = &config.space;
+    let probes = config
+        .discovery
+        .as_ref()
+        .filter(|d| !d.then_ports)
+        .map(|d| &d.probes);
     let permutation = Permutation::new(space.size(), config.seed);
     let mut out = io::BufWriter::with_capacity(1 << 16, out);
     for schedule in schedules(config, 1) {
         for send in schedule {
             let p = space.probe(permutation.apply(send.position));
-            match p.proto {
-                Protocol::Tcp => writeln!(out, "{} {}", p.addr, p.port)?,
-                proto => writeln!(out, "{} {}/{proto}", p.addr, p.port)?,
+            match (p.proto, probes) {
+                (Protocol::Tcp, _) => writeln!(out, "{} {}", p.addr, p.port)?,
+                // Discovery: the probe by name.
+                (Protocol::Icmp, Some(probes)) => match probes.get(usize::from(p.port)) {
+                    Some(probe) => writeln!(out, "{} {probe}", p.addr)?,
+                    None => writeln!(out, "{} arp", p.addr)?,
+                },
+                (proto, _) => writeln!(out, "{} {}/{proto}", p.addr, p.port)?,
             }
         }
     }
@@ -175,13 +201,23 @@ struct OpenLink {
     rx: RxLink,
 }
 
-fn open_link<M: ProbeModule>(config: &Config, module: &M) -> Result<OpenLink, LinkError> {
+/// The way out for the space's families: routes, source addresses and
+/// next hops, resolved once for every pass of a run.
+fn plan_link(config: &Config) -> Result<LinkPlan, LinkError> {
     let (v4, v6) = config.space.first_hosts();
-    let plan = if config.link_kind == LinkKind::Offline {
-        link::offline_plan(&config.link, [v4, v6])
+    if config.link_kind == LinkKind::Offline {
+        Ok(link::offline_plan(&config.link, [v4, v6]))
     } else {
-        link::plan(&config.link, [v4, v6])?
-    };
+        link::plan(&config.link, [v4, v6])
+    }
+}
+
+fn open_link<M: ProbeModule>(
+    config: &Config,
+    plan: &LinkPlan,
+    module: &M,
+) -> Result<OpenLink, LinkError> {
+    let plan = plan.clone();
     let filter = bpf::reply_filter(plan.sources(), config.source_ports, module.capture());
     let rx = link::open_rx(config.link_kind, &plan, &filter)?;
     let txs = (0..config.tx_threads)
@@ -241,21 +277,17 @@ fn run_info<M: ProbeModule>(config: &Config, module: &M) -> RunInfo {
     }
 }
 
-/// Everything opened before the first probe goes out.
-struct Prepared {
-    link: OpenLink,
-    status: Option<Box<dyn Write + Send>>,
-}
-
-/// Opens the status stream and the link and writes the first checkpoint.
+/// Opens the status stream and the link for `module` and writes the first
+/// checkpoint.
 fn prepare<M: ProbeModule>(
     config: &Config,
+    plan: &LinkPlan,
     module: &M,
     checkpoint: &Option<CheckpointPlan>,
-) -> Result<Prepared, ScanError> {
+) -> Result<(OpenLink, Option<Box<dyn Write + Send>>), ScanError> {
     let status = open_status(config)?;
     // The link first: without privilege, that is the error to show.
-    let link = open_link(config, module).map_err(ScanError::Link)?;
+    let link = open_link(config, plan, module).map_err(ScanError::Link)?;
     if let Some(p) = checkpoint {
         // Writable now, or fail before sending; and a run killed from
         // here on always leaves a checkpoint.
@@ -266,7 +298,7 @@ fn prepare<M: ProbeModule>(
                 err,
             })?;
     }
-    Ok(Prepared { link, status })
+    Ok((link, status))
 }
 
 fn announce(config: &Config, link: &OpenLink) {
@@ -278,11 +310,17 @@ fn announce(config: &Config, link: &OpenLink) {
         .map(|f| f.to_string())
         .collect();
     eprintln!(
-        "synsweep: {} probes ({} {} hosts x {} ports) x {} attempts{}{} at {}; {} link, {} transmit thread{}, {}",
+        "synsweep: {} probes ({} {} hosts x {} {}) x {} attempts{}{} at {}; {} link, {} transmit thread{}, {}",
         space.size(),
         space.host_count(),
         families.join("+"),
         space.ports().len(),
+        // Discovery's entries are its probes, not ports.
+        if space.ports().iter().all(|e| e.proto == Protocol::Icmp) {
+            "discovery probes"
+        } else {
+            "ports"
+        },
         config.retries + 1,
         if config.shard.count > 1 {
             format!(", shard {}/{}", config.shard.index + 1, config.shard.count)
@@ -304,35 +342,27 @@ fn announce(config: &Config, link: &OpenLink) {
     );
 }
 
-fn run_module<M: ProbeModule>(
+/// What one pass of the engine left, with its plan's size.
+struct Pass {
+    finished: Finished,
+    planned: u64,
+    whole: bool,
+}
+
+/// One pass of the engine over `config.space` with `module`: its sockets,
+/// templates, cookie key and dedup, then the run. Frames to a target in
+/// `neighbors` go to its own MAC.
+fn run_pass<M: ProbeModule>(
     config: &Config,
     interrupt: &Interrupt,
     module: &M,
-) -> Result<ScanOutcome, ScanError> {
-    let started = Instant::now();
-    let mode = if config.append || config.resume.is_some() {
-        Continue::Existing
-    } else {
-        Continue::Fresh
-    };
-    // Open the output first: a bad path fails before any packet is sent.
-    let mut writer = ResultWriter::create(&config.output, run_info(config, module), mode)
-        .map_err(ScanError::Output)?;
-    let checkpoint = checkpoint_plan(config);
-    let Prepared { mut link, status } = match prepare(config, module, &checkpoint) {
-        Ok(p) => p,
-        Err(e) => {
-            writer.discard();
-            if let Some(p) = &checkpoint
-                && config.resume.is_none()
-            {
-                let _ = std::fs::remove_file(&p.path);
-            }
-            return Err(e);
-        }
-    };
+    plan: &LinkPlan,
+    writer: &mut ResultWriter,
+    neighbors: Option<&Neighbors>,
+    checkpoint: &Option<CheckpointPlan>,
+) -> Result<Pass, ScanError> {
+    let (mut link, status) = prepare(config, plan, module, checkpoint)?;
     writer.start().map_err(ScanError::Output)?;
-
     let key = CookieKey::random();
     let sources = link.plan.sources();
     let permutation = Permutation::new(config.space.size(), config.seed);
@@ -347,29 +377,27 @@ fn run_module<M: ProbeModule>(
             .map(|p| module.template(&p)),
     };
     let validator = Validator::new(key.clone(), sources, config.source_ports);
-    let plan = send_plan(config, link.txs.len() as u64);
+    let send = send_plan(config, link.txs.len() as u64);
     announce(config, &link);
-    let (planned, whole) = (plan.planned, plan.whole);
-    let answered = match answered_record(config, &checkpoint) {
-        Ok(a) => a,
-        Err(e) => {
-            writer.discard();
-            return Err(e);
-        }
-    };
+    let (planned, whole) = (send.planned, send.whole);
+    let answered = answered_record(config, checkpoint)?;
+    let mut maker = ProbeMaker::new(
+        module,
+        &templates,
+        &config.space,
+        &permutation,
+        &key,
+        sources,
+        config.source_ports,
+    );
+    if let Some(n) = neighbors {
+        maker = maker.with_neighbors(n);
+    }
     let job = Job {
-        maker: ProbeMaker::new(
-            module,
-            &templates,
-            &config.space,
-            &permutation,
-            &key,
-            sources,
-            config.source_ports,
-        ),
+        maker,
         validator: &validator,
         dedup: Dedup::for_space(config.space.clone(), answered),
-        plan,
+        plan: send,
         wait: config.wait,
         show: config.show,
         resumed_at: config.resume.map_or(0, |r| r.position),
@@ -377,17 +405,300 @@ fn run_module<M: ProbeModule>(
         status,
     };
     let txs = std::mem::take(&mut link.txs);
-    let finished = engine::run(job, txs, &mut link.rx, &mut writer, interrupt);
+    Ok(Pass {
+        finished: engine::run(job, txs, &mut link.rx, writer, interrupt),
+        planned,
+        whole,
+    })
+}
+
+fn run_module<M: ProbeModule>(
+    config: &Config,
+    interrupt: &Interrupt,
+    module: &M,
+) -> Result<ScanOutcome, ScanError> {
+    let started = Instant::now();
+    let mode = if config.append || config.resume.is_some() {
+        Continue::Existing
+    } else {
+        Continue::Fresh
+    };
+    // Open the output first: a bad path fails before any packet is sent.
+    let mut writer = ResultWriter::create(&config.output, run_info(config, module), mode)
+        .map_err(ScanError::Output)?;
+    let plan = match plan_link(config) {
+        Ok(p) => p,
+        Err(e) => {
+            writer.discard();
+            return Err(ScanError::Link(e));
+        }
+    };
+    let on_link: Vec<Family> = Family::ALL
+        .into_iter()
+        .filter(|f| {
+            plan.families[*f as usize]
+                .as_ref()
+                .is_some_and(|p| p.next_hop_source == NextHopSource::OnLink)
+        })
+        .collect();
+    let first = config.discovery.as_ref().is_some_and(|d| d.then_ports);
+    if !on_link.is_empty() || first {
+        return run_phases(config, interrupt, module, &plan, writer, &on_link, started);
+    }
+    let checkpoint = checkpoint_plan(config);
+    let pass = run_pass(
+        config,
+        interrupt,
+        module,
+        &plan,
+        &mut writer,
+        None,
+        &checkpoint,
+    );
+    let pass = match pass {
+        Ok(p) => p,
+        Err(e) => {
+            writer.discard();
+            if let Some(p) = &checkpoint
+                && config.resume.is_none()
+            {
+                let _ = std::fs::remove_file(&p.path);
+                let _ = std::fs::remove_file(answered_path(&p.path));
+            }
+            return Err(e);
+        }
+    };
     finish(
         config,
         module,
         writer,
-        finished,
-        whole,
-        planned,
+        pass.finished,
+        pass.whole,
+        pass.planned,
         started,
         module.max_frame_len(),
         checkpoint,
+    )
+}
+
+/// A scan that discovers before it probes: the targets on our own link by
+/// ARP/ND (their MACs are where their probes go), then, for discovery, the
+/// others by the ping probes; then the ports of the hosts found up (with
+/// `--ping-first`; else of every target behind a gateway). Each pass is a
+/// run of the engine over its own space. The hosts found are kept in
+/// memory (24 bytes a live host); no checkpoint covers a scan of several
+/// passes.
+fn run_phases<M: ProbeModule>(
+    config: &Config,
+    interrupt: &Interrupt,
+    module: &M,
+    plan: &LinkPlan,
+    mut writer: ResultWriter,
+    on_link: &[Family],
+    started: Instant,
+) -> Result<ScanOutcome, ScanError> {
+    let refuse = |why: String| {
+        Err(ScanError::Io {
+            what: why,
+            err: io::Error::other("give the scan without --resume, --checkpoint and --status-json"),
+        })
+    };
+    if config.resume.is_some() || config.checkpoint_given.is_some() || config.status_json.is_some()
+    {
+        writer.discard();
+        return refuse(format!(
+            "this scan runs in passes (discovery, then {}), which checkpoints and status objects do not cover",
+            if config.scans_ports() {
+                "ports"
+            } else {
+                "more discovery"
+            }
+        ));
+    }
+    let quiet = Config {
+        checkpoint: None,
+        status_json: None,
+        resume: None,
+        max_probes: None,
+        ..config.clone()
+    };
+    let routed: Vec<Family> = Family::ALL
+        .into_iter()
+        .filter(|f| config.scans(*f) && !on_link.contains(f))
+        .collect();
+    let probes = config
+        .discovery
+        .as_ref()
+        .map(|d| d.probes.as_slice())
+        .unwrap_or(&[]);
+    if config.discovery.is_some() && probes.is_empty() && !routed.is_empty() {
+        writer.discard();
+        let (v4, v6) = config.space.first_hosts();
+        let target = if routed[0] == Family::V4 { v4 } else { v6 };
+        return Err(ScanError::Io {
+            what: format!(
+                "--ping-probe arp (-PR): ARP and ND reach only this link, and {} is behind a gateway",
+                target.expect("a host of a scanned family")
+            ),
+            err: io::Error::other("add an IP probe (-PE, -PS...) or leave those targets out"),
+        });
+    }
+    let up_only = StateSet::new(&[State::Up]);
+    writer.collect_hosts(config.show.contains(State::Up));
+    let mut neighbors = Neighbors::new();
+    // Per family: the hosts found up, where discovery ran for it.
+    let mut found: [Option<Vec<IpAddr>>; 2] = [None, None];
+    let mut last: Option<(Config, Pass)> = None;
+
+    // 1. The link: ARP and ND.
+    if let Some(space) = config.space.of_families(on_link) {
+        let space = Arc::new(space.with_ports(vec![PortEntry {
+            proto: Protocol::Icmp,
+            port: 0,
+            variant: 0,
+        }]));
+        let c = Config {
+            space: space.clone(),
+            show: up_only,
+            report_silence: false,
+            ..quiet.clone()
+        };
+        let pass = run_pass(
+            &c,
+            interrupt,
+            &NeighborSweep::new(space),
+            plan,
+            &mut writer,
+            None,
+            &None,
+        );
+        let pass = match pass {
+            Ok(p) => p,
+            Err(e) => {
+                writer.discard();
+                return Err(e);
+            }
+        };
+        for (ip, mac) in writer.take_hosts() {
+            if let Some(mac) = mac {
+                neighbors.insert(ip, mac);
+            }
+            found[Family::of(&ip) as usize]
+                .get_or_insert_with(Vec::new)
+                .push(ip);
+        }
+        for f in on_link {
+            found[*f as usize].get_or_insert_with(Vec::new);
+        }
+        eprintln!(
+            "synsweep: on the link (ARP/ND): {} hosts up of {}",
+            neighbors.len(),
+            c.space.host_count()
+        );
+        last = Some((c, pass));
+    }
+    // 2. Behind a gateway: the ping probes.
+    let interrupted =
+        |last: &Option<(Config, Pass)>| last.as_ref().is_some_and(|(_, p)| p.finished.interrupted);
+    if config.discovery.is_some()
+        && !probes.is_empty()
+        && !interrupted(&last)
+        && let Some(space) = config.space.of_families(&routed)
+    {
+        let d = config.discovery.as_ref().expect("discovery");
+        let space = Arc::new(space.with_ports(d.entries()));
+        let c = Config {
+            space,
+            show: up_only,
+            report_silence: false,
+            ..quiet.clone()
+        };
+        let pass = run_pass(
+            &c,
+            interrupt,
+            &PingScan::new(probes.to_vec()),
+            plan,
+            &mut writer,
+            None,
+            &None,
+        );
+        let pass = match pass {
+            Ok(p) => p,
+            Err(e) => {
+                writer.discard();
+                return Err(e);
+            }
+        };
+        let hosts = writer.take_hosts();
+        eprintln!(
+            "synsweep: discovery: {} hosts up of {}",
+            hosts.len(),
+            c.space.host_count()
+        );
+        for f in &routed {
+            found[*f as usize].get_or_insert_with(Vec::new);
+        }
+        for (ip, _) in hosts {
+            found[Family::of(&ip) as usize]
+                .get_or_insert_with(Vec::new)
+                .push(ip);
+        }
+        last = Some((c, pass));
+    }
+    writer.stop_collecting();
+
+    // 3. The ports of the hosts found (every host of a family discovery
+    // did not look at).
+    let space = if config.scans_ports() && !interrupted(&last) {
+        let [v4, v6] = found;
+        config.space.replace_hosts(v4, v6)
+    } else {
+        None
+    };
+    let Some(space) = space else {
+        // Discovery was the scan, or it found nobody to scan.
+        let (c, pass) = last.expect("a pass ran: the space has hosts in some family");
+        return finish(
+            &c,
+            module,
+            writer,
+            pass.finished,
+            pass.whole,
+            pass.planned,
+            started,
+            module.max_frame_len(),
+            None,
+        );
+    };
+    let c = Config {
+        space: Arc::new(space),
+        ..quiet
+    };
+    let pass = match run_pass(
+        &c,
+        interrupt,
+        module,
+        plan,
+        &mut writer,
+        Some(&neighbors),
+        &None,
+    ) {
+        Ok(p) => p,
+        Err(e) => {
+            writer.discard();
+            return Err(e);
+        }
+    };
+    finish(
+        &c,
+        module,
+        writer,
+        pass.finished,
+        pass.whole,
+        pass.planned,
+        started,
+        module.max_frame_len(),
+        None,
     )
 }
 
@@ -508,8 +819,14 @@ fn answered_record(
         let mut p = (from..from + shards)
             .find(|p| p % shards == shard)
             .expect("one of any `shards` positions in a row is this shard's");
+        let space = &config.space;
         while p < size {
-            record.clear(permutation.apply(p));
+            // A reply to any payload of a port marks the port's first
+            // probe (`index_of`): that is the bit to forget.
+            let probe = space.probe(permutation.apply(p));
+            if let Some(key) = space.index_of(probe.addr, probe.proto, probe.port) {
+                record.clear(key);
+            }
             p += shards;
         }
     }
@@ -544,6 +861,7 @@ fn report_silence<M: ProbeModule>(
                 reason,
                 ttl: 0,
                 ts,
+                mac: None,
             })?;
         }
         Ok(())

@@ -387,7 +387,7 @@ fn bad_config_lines_and_checkpoints_are_one_line_errors_and_harm_no_output() {
         space_digest: 2,
         position: 100,
         sent: 100,
-        found: [1, 2, 3, 0, 0, 0],
+        found: [1, 2, 3, 0, 0, 0, 0],
         config: vec![
             "range = 198.18.0.0/24".into(),
             "ports = 80".into(),

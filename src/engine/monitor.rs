@@ -257,7 +257,7 @@ mod tests {
         for field in [
             r#""phase":"sending""#,
             r#""sent":500,"planned":1000,"percent":50.00,"rate":250,"eta":2,"#,
-            r#""found":{"open":7,"closed":0,"filtered":0,"unfiltered":0,"open|filtered":0,"closed|filtered":0}}"#,
+            r#""found":{"open":7,"closed":0,"filtered":0,"unfiltered":0,"open|filtered":0,"closed|filtered":0,"up":0}}"#,
         ] {
             assert!(line.contains(field), "{field} in {line}");
         }

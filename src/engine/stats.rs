@@ -326,7 +326,7 @@ mod tests {
             valid: 3,
             duplicates: 1,
             dropped: 2,
-            found: [1, 1, 0, 0, 2, 0],
+            found: [1, 1, 0, 0, 2, 0, 0],
         };
         t.publish(&c);
         t.publish(&c);
@@ -341,11 +341,11 @@ mod tests {
     #[test]
     fn found_words_name_the_usual_three_and_any_other() {
         assert_eq!(
-            found_words(&[1, 0, 2, 0, 0, 0]),
+            found_words(&[1, 0, 2, 0, 0, 0, 0]),
             "1 open, 0 closed, 2 filtered"
         );
         assert_eq!(
-            found_words(&[0, 0, 0, 5, 0, 1]),
+            found_words(&[0, 0, 0, 5, 0, 1, 0]),
             "0 open, 0 closed, 0 filtered, 5 unfiltered, 1 closed|filtered"
         );
     }

@@ -15,7 +15,9 @@ use crate::cookie::CookieKey;
 use crate::link::TxLink;
 use crate::probe::{ProbeFields, ProbeModule, SourcePorts};
 use crate::targets::ProbeSpace;
+use crate::wire::MacAddr;
 use hdrhistogram::Histogram;
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -30,6 +32,10 @@ pub struct Templates<M: ProbeModule> {
     pub v6: Option<M::Template>,
 }
 
+/// The MAC address of each target on our own link, learned by the
+/// neighbour sweep; their frames go there rather than to a gateway.
+pub type Neighbors = HashMap<IpAddr, MacAddr>;
+
 /// Turns permutation positions into frames.
 pub struct ProbeMaker<'a, M: ProbeModule> {
     pub module: &'a M,
@@ -42,6 +48,7 @@ pub struct ProbeMaker<'a, M: ProbeModule> {
     src4: Ipv4Addr,
     src6: Ipv6Addr,
     src_ports: SourcePorts,
+    neighbors: Option<&'a Neighbors>,
 }
 
 impl<'a, M: ProbeModule> ProbeMaker<'a, M> {
@@ -76,7 +83,14 @@ impl<'a, M: ProbeModule> ProbeMaker<'a, M> {
             src4,
             src6,
             src_ports,
+            neighbors: None,
         }
+    }
+
+    /// Sends each target found on the link to its own MAC address.
+    pub fn with_neighbors(mut self, neighbors: &'a Neighbors) -> Self {
+        self.neighbors = Some(neighbors);
+        self
     }
 
     /// Writes the probe at `position` into `buf`; returns its length.
@@ -125,7 +139,11 @@ impl<'a, M: ProbeModule> ProbeMaker<'a, M> {
         };
         // `new` checked a template exists for every family of the space.
         let template = template.as_ref().expect("a template per family scanned");
-        self.module.write(template, buf, &fields)
+        let len = self.module.write(template, buf, &fields);
+        if let Some(mac) = self.neighbors.and_then(|n| n.get(&probe.addr)) {
+            buf[..6].copy_from_slice(mac);
+        }
+        len
     }
 }
 

@@ -179,6 +179,9 @@ impl Builder {
 const ETHERTYPE: u32 = 12;
 const IPV4: u32 = 14;
 const IPV6: u32 = 14;
+/// ARP over Ethernet: the operation, and the target protocol address.
+const ARP_OPERATION: u32 = 14 + 6;
+const ARP_TARGET_IP: u32 = 14 + 24;
 
 /// With the IP protocol in A: ICMP (`icmp`, 1 or 58) to `accept`, TCP and
 /// UDP to `ports` (their destination port is checked there), as `capture`
@@ -205,6 +208,7 @@ pub fn reply_filter(
 ) -> Vec<Insn> {
     let mut b = Builder::new();
     let (accept, drop, v6, port4, port6) = (b.label(), b.label(), b.label(), b.label(), b.label());
+    let not_v6 = b.label();
     b.load(Size::Half, ETHERTYPE);
     b.jump(Cond::Eq, 0x0800, To::Next, To::Label(v6));
     // IPv4: destination is our address, then the protocol.
@@ -225,7 +229,7 @@ pub fn reply_filter(
     b.goto(in_range);
     // IPv6: destination, then the next header (no extension headers).
     b.bind(v6);
-    b.jump(Cond::Eq, 0x86dd, To::Next, To::Label(drop));
+    b.jump(Cond::Eq, 0x86dd, To::Next, To::Label(not_v6));
     if let Some(IpAddr::V6(src)) = sources[1] {
         for (i, word) in src.octets().chunks_exact(4).enumerate() {
             let w = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
@@ -247,6 +251,18 @@ pub fn reply_filter(
         To::Label(drop),
         To::Label(accept),
     );
+    // ARP (A still holds the EtherType): a reply whose target protocol
+    // address is ours.
+    b.bind(not_v6);
+    if let (true, Some(IpAddr::V4(src))) = (capture.arp, sources[0]) {
+        b.jump(Cond::Eq, 0x0806, To::Next, To::Label(drop));
+        b.load(Size::Half, ARP_OPERATION);
+        b.jump(Cond::Eq, 2, To::Next, To::Label(drop));
+        b.load(Size::Word, ARP_TARGET_IP);
+        b.jump(Cond::Eq, u32::from(src), To::Label(accept), To::Label(drop));
+    } else {
+        b.goto(drop);
+    }
     b.bind(accept);
     b.ret(SNAP);
     b.bind(drop);
@@ -339,6 +355,7 @@ mod tests {
         tcp: true,
         udp: false,
         icmp: true,
+        arp: false,
     };
 
     fn prog() -> Vec<Insn> {
@@ -449,6 +466,28 @@ mod tests {
         arp.extend_from_slice(&[0x08, 0x06]);
         arp.extend_from_slice(&[0; 28]);
         assert_eq!(run(&p, &arp), 0);
+        // ARP replies pass only when asked for, and only when to us.
+        let arp_reply = |op: u8, to: [u8; 4]| {
+            let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x06];
+            f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, op]);
+            f.extend_from_slice(&[2, 0, 0, 0, 0, 2, 198, 19, 250, 7]);
+            f.extend_from_slice(&[2, 0, 0, 0, 0, 1]);
+            f.extend_from_slice(&to);
+            f
+        };
+        let arp_filter = reply_filter(
+            [Some(ip(US4)), None],
+            PORTS,
+            Capture {
+                arp: true,
+                ..Capture::default()
+            },
+        );
+        assert_eq!(run(&arp_filter, &arp_reply(2, [198, 19, 255, 1])), SNAP);
+        assert_eq!(run(&arp_filter, &arp_reply(1, [198, 19, 255, 1])), 0);
+        assert_eq!(run(&arp_filter, &arp_reply(2, [198, 19, 255, 9])), 0);
+        assert_eq!(run(&arp_filter, &arp_reply(2, [198, 19, 255, 1])[..30]), 0);
+        assert_eq!(run(&p, &arp_reply(2, [198, 19, 255, 1])), 0);
         // A later fragment of a TCP packet to us.
         let mut frag = syn_ack(US4, TARGET4, 61000);
         frag[20] = 0x00;

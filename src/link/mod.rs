@@ -139,6 +139,9 @@ pub enum NextHopSource {
     NeighborDiscovery,
     RouterMacOption,
     Loopback,
+    /// The targets are on this link, no gateway between: each has its own
+    /// MAC, which the neighbour sweep learns before any other probe.
+    OnLink,
     /// `--offline`: nothing is sent.
     None,
 }
@@ -201,6 +204,7 @@ impl fmt::Display for LinkPlan {
                 }
                 (NextHopSource::RouterMacOption, _) => write!(f, " (--router-mac)")?,
                 (NextHopSource::Loopback, _) => write!(f, " (loopback)")?,
+                (NextHopSource::OnLink, _) => write!(f, " (on-link: ARP/ND for each target)")?,
                 _ => {}
             }
         }
@@ -230,10 +234,6 @@ pub enum LinkError {
     NoSourceIp {
         iface: String,
         family: Family,
-    },
-    NoGateway {
-        target: IpAddr,
-        iface: String,
     },
     NoNeighbor {
         gateway: IpAddr,
@@ -272,10 +272,6 @@ impl fmt::Display for LinkError {
             LinkError::NoSourceIp { iface, family } => write!(
                 f,
                 "interface {iface} has no usable {family} address: give one with --source-ip"
-            ),
-            LinkError::NoGateway { target, iface } => write!(
-                f,
-                "{target} is on-link on {iface} with no gateway to send every probe to: give the next hop's MAC with --router-mac"
             ),
             LinkError::NoNeighbor { gateway, iface } => write!(
                 f,
@@ -381,11 +377,10 @@ pub fn plan(opts: &LinkOptions, targets: [Option<IpAddr>; 2]) -> Result<LinkPlan
             (mac, NextHopSource::RouterMacOption)
         } else if iface.is_loopback {
             ([0; 6], NextHopSource::Loopback)
+        } else if gateway.is_none() {
+            ([0; 6], NextHopSource::OnLink)
         } else {
-            let gw = gateway.ok_or_else(|| LinkError::NoGateway {
-                target,
-                iface: iface.name.clone(),
-            })?;
+            let gw = gateway.expect("routed");
             let source = match family {
                 Family::V4 => NextHopSource::Arp,
                 Family::V6 => NextHopSource::NeighborDiscovery,

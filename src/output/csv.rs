@@ -43,7 +43,8 @@ mod tests {
              198.18.4.7,80,tcp,open,syn-ack,64,1732240000\n\
              198.18.4.8,23,tcp,closed,reset,63,1732240001\n\
              198.18.14.0,25,tcp,filtered,admin-prohibited,255,1732240002\n\
-             2001:2:0:300::1abc,443,tcp,filtered,no-route,64,1732240003\n"
+             2001:2:0:300::1abc,443,tcp,filtered,no-route,64,1732240003\n\
+             198.19.250.7,0,icmp,up,arp-response,0,1732240004\n"
         );
     }
 }

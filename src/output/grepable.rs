@@ -3,7 +3,7 @@
 //! protocol, owner, service, RPC info, version), and a comment footer.
 
 use super::{EndInfo, Format, RunInfo, ctime_utc};
-use crate::domain::Record;
+use crate::domain::{Record, State};
 use std::io::Write;
 
 pub struct Grepable;
@@ -20,11 +20,16 @@ impl Format for Grepable {
     }
 
     fn record(&mut self, w: &mut Vec<u8>, r: &Record) {
-        let _ = writeln!(
-            w,
-            "Host: {} ()\tPorts: {}/{}/{}/////",
-            r.ip, r.port, r.state, r.proto
-        );
+        // A discovered host is a status line, as nmap -sn -oG writes it.
+        let _ = if r.state == State::Up {
+            writeln!(w, "Host: {} ()\tStatus: Up", r.ip)
+        } else {
+            writeln!(
+                w,
+                "Host: {} ()\tPorts: {}/{}/{}/////",
+                r.ip, r.port, r.state, r.proto
+            )
+        };
     }
 
     fn end(&mut self, w: &mut Vec<u8>, _run: &RunInfo, end: &EndInfo) {
@@ -64,7 +69,8 @@ mod tests {
              Host: 198.18.4.8 ()\tPorts: 23/closed/tcp/////\n\
              Host: 198.18.14.0 ()\tPorts: 25/filtered/tcp/////\n\
              Host: 2001:2:0:300::1abc ()\tPorts: 443/filtered/tcp/////\n\
-             # synsweep done at Fri Nov 22 01:46:50 2024 -- 4 results in 10.25 seconds\n"
+             Host: 198.19.250.7 ()\tStatus: Up\n\
+             # synsweep done at Fri Nov 22 01:46:50 2024 -- 5 results in 10.25 seconds\n"
         );
     }
 }

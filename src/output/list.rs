@@ -51,6 +51,7 @@ mod tests {
              closed tcp 23 198.18.4.8 1732240001\n\
              filtered tcp 25 198.18.14.0 1732240002\n\
              filtered tcp 443 2001:2:0:300::1abc 1732240003\n\
+             up icmp 0 198.19.250.7 1732240004\n\
              # end\n"
         );
     }

@@ -19,9 +19,11 @@ mod list;
 mod ndjson;
 mod xml;
 
-use crate::domain::{Protocol, Record};
+use crate::domain::{Protocol, Record, State};
+use crate::wire::MacAddr;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -191,7 +193,14 @@ pub struct ResultWriter {
     records: u64,
     /// The header is still to be written (`start`).
     header_due: bool,
+    /// While discovery runs before a port scan: the hosts found up, each
+    /// with the MAC it answered from on our link (24 bytes a live host),
+    /// and whether their `up` records are written too.
+    hosts: Option<(Vec<FoundHost>, bool)>,
 }
+
+/// A host discovery found up, and its MAC where it answered on our link.
+pub type FoundHost = (IpAddr, Option<MacAddr>);
 
 #[derive(Debug)]
 pub struct OutputError {
@@ -311,6 +320,7 @@ impl ResultWriter {
             file,
             records,
             header_due: kept == 0,
+            hosts: None,
         };
         Ok(w)
     }
@@ -339,12 +349,37 @@ impl ResultWriter {
     }
 
     pub fn write(&mut self, r: &Record) -> Result<(), OutputError> {
+        if let (State::Up, Some((hosts, write))) = (r.state, &mut self.hosts) {
+            hosts.push((r.ip, r.mac));
+            if !*write {
+                return Ok(());
+            }
+        }
         if self.header_due {
             self.start()?;
         }
         self.format.record(&mut self.record, r);
         self.records += 1;
         self.put()
+    }
+
+    /// From now on, keeps every host found up (see `take_hosts`); writes
+    /// their records only if `write`.
+    pub fn collect_hosts(&mut self, write: bool) {
+        self.hosts = Some((Vec::new(), write));
+    }
+
+    /// The hosts found up since `collect_hosts` (or the last take).
+    pub fn take_hosts(&mut self) -> Vec<FoundHost> {
+        self.hosts
+            .as_mut()
+            .map(|(h, _)| std::mem::take(h))
+            .unwrap_or_default()
+    }
+
+    /// Back to writing every record and keeping none.
+    pub fn stop_collecting(&mut self) {
+        self.hosts = None;
     }
 
     /// Everything written so far reaches the disk (for checkpoints).
@@ -430,6 +465,7 @@ pub(crate) mod tests {
             reason,
             ttl,
             ts,
+            mac: None,
         };
         vec![
             r(
@@ -464,6 +500,19 @@ pub(crate) mod tests {
                 64,
                 1732240003,
             ),
+            // A host found by ARP: discovery's records have no port.
+            Record {
+                proto: Protocol::Icmp,
+                mac: Some([2, 0x73, 0x73, 0x77, 0xa, 2]),
+                ..r(
+                    "198.19.250.7",
+                    0,
+                    State::Up,
+                    Reason::ArpResponse,
+                    0,
+                    1732240004,
+                )
+            },
         ]
     }
 
@@ -484,7 +533,7 @@ pub(crate) mod tests {
         EndInfo {
             end_unix: 1732240010,
             elapsed: Duration::from_millis(10_250),
-            records: 4,
+            records: records().len() as u64,
         }
     }
 

@@ -6,7 +6,8 @@
 //! synsweep names itself in `args`, `version` and a comment instead.
 
 use super::{EndInfo, Format, RunInfo, ctime_utc};
-use crate::domain::{Family, Record};
+use crate::domain::{Family, Record, State};
+use crate::wire::format_mac;
 use std::io::Write;
 
 #[derive(Default)]
@@ -56,20 +57,35 @@ impl Format for Xml {
     }
 
     fn record(&mut self, w: &mut Vec<u8>, r: &Record) {
-        let _ = writeln!(
+        let _ = write!(
             w,
             "<host starttime=\"{ts}\" endtime=\"{ts}\"><status state=\"up\" reason=\"{why}\" reason_ttl=\"{ttl}\"/>\
-             <address addr=\"{ip}\" addrtype=\"{family}\"/><ports><port protocol=\"{proto}\" portid=\"{port}\">\
-             <state state=\"{st}\" reason=\"{why}\" reason_ttl=\"{ttl}\"/></port></ports></host>",
+             <address addr=\"{ip}\" addrtype=\"{family}\"/>",
             ts = r.ts,
             why = r.reason,
             ttl = r.ttl,
             ip = r.ip,
             family = Family::of(&r.ip).addrtype(),
-            proto = r.proto,
-            port = r.port,
-            st = r.state,
         );
+        if let Some(mac) = &r.mac {
+            // nmap writes MACs in capitals.
+            let mac = format_mac(mac).to_ascii_uppercase();
+            let _ = write!(w, "<address addr=\"{mac}\" addrtype=\"mac\"/>");
+        }
+        // A discovered host has no port: its status says it all.
+        if r.state != State::Up {
+            let _ = write!(
+                w,
+                "<ports><port protocol=\"{proto}\" portid=\"{port}\">\
+                 <state state=\"{st}\" reason=\"{why}\" reason_ttl=\"{ttl}\"/></port></ports>",
+                proto = r.proto,
+                port = r.port,
+                st = r.state,
+                why = r.reason,
+                ttl = r.ttl,
+            );
+        }
+        w.extend_from_slice(b"</host>\n");
     }
 
     fn end(&mut self, w: &mut Vec<u8>, _run: &RunInfo, end: &EndInfo) {
@@ -111,8 +127,9 @@ mod tests {
         ));
         assert!(x.contains("<address addr=\"198.18.14.0\" addrtype=\"ipv4\"/><ports><port protocol=\"tcp\" portid=\"25\"><state state=\"filtered\" reason=\"admin-prohibited\" reason_ttl=\"255\"/>"));
         assert!(x.contains("<address addr=\"2001:2:0:300::1abc\" addrtype=\"ipv6\"/><ports><port protocol=\"tcp\" portid=\"443\"><state state=\"filtered\" reason=\"no-route\" reason_ttl=\"64\"/>"));
-        assert!(x.contains("<hosts up=\"4\" down=\"0\" total=\"4\"/></runstats>\n</nmaprun>\n"));
-        assert_eq!(x.matches("<host ").count(), 4);
+        assert!(x.contains("<status state=\"up\" reason=\"arp-response\" reason_ttl=\"0\"/><address addr=\"198.19.250.7\" addrtype=\"ipv4\"/><address addr=\"02:73:73:77:0A:02\" addrtype=\"mac\"/></host>"));
+        assert!(x.contains("<hosts up=\"5\" down=\"0\" total=\"5\"/></runstats>\n</nmaprun>\n"));
+        assert_eq!(x.matches("<host ").count(), 5);
     }
 
     #[test]

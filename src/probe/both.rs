@@ -93,6 +93,7 @@ impl<T: ProbeModule, U: ProbeModule> ProbeModule for Both<T, U> {
             tcp: a.tcp || b.tcp,
             udp: a.udp || b.udp,
             icmp: a.icmp || b.icmp,
+            arp: a.arp || b.arp,
         }
     }
 }

@@ -8,13 +8,16 @@
 //! generic over the module, so the per-probe path has no dynamic call.
 
 pub mod both;
+pub mod neighbor;
 pub mod payloads;
+pub mod ping;
 pub mod tcp;
 pub mod tcp_flags;
 pub mod udp;
 
 use crate::cookie::{CookieKey, Flow, ProbeKind};
 use crate::domain::{Family, Protocol, Reason, Record, State};
+use crate::wire::MacAddr;
 use crate::wire::reply::Reply;
 use crate::wire::template::FrameParams;
 use std::net::IpAddr;
@@ -283,6 +286,8 @@ pub struct Verdict {
     pub ttl: u8,
     /// Our timestamp echoed back, for the round-trip time.
     pub ts_echo: Option<u32>,
+    /// The host's MAC, when the reply is a neighbour's (ARP, ND).
+    pub mac: Option<MacAddr>,
 }
 
 impl Verdict {
@@ -296,6 +301,7 @@ impl Verdict {
             reason: self.reason,
             ttl: self.ttl,
             ts,
+            mac: self.mac,
         }
     }
 }
@@ -310,6 +316,8 @@ pub struct Capture {
     pub udp: bool,
     /// ICMP and ICMPv6 (errors quoting our probes; echo replies).
     pub icmp: bool,
+    /// ARP replies to our IPv4 address.
+    pub arp: bool,
 }
 
 /// One kind of probe. See the module comment; docs/design.md walks a

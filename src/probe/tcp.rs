@@ -107,6 +107,7 @@ pub(crate) fn filtered_by_icmp(
         reason,
         ttl: reply.ttl,
         ts_echo: None,
+        mac: None,
     })
 }
 
@@ -187,12 +188,13 @@ impl ProbeModule for SynScan {
                     } else {
                         None
                     },
+                    mac: None,
                 })
             }
             Transport::Unreachable { code, quoted } => {
                 filtered_by_icmp(Self::KIND, reply, code, &quoted, v)
             }
-            Transport::Udp(_) => None,
+            _ => None,
         }
     }
 
@@ -205,6 +207,7 @@ impl ProbeModule for SynScan {
             tcp: true,
             udp: false,
             icmp: true,
+            arp: false,
         }
     }
 }
@@ -391,7 +394,8 @@ pub(crate) mod tests {
                     state: State::Open,
                     reason: Reason::SynAck,
                     ttl: 61,
-                    ts_echo: Some(777)
+                    ts_echo: Some(777),
+                    mac: None,
                 }
             );
             // Wrong ack, wrong port, not our port range, not our key.

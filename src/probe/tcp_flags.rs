@@ -169,7 +169,7 @@ impl ProbeModule for FlagScan {
             Transport::Unreachable { code, quoted } => {
                 return filtered_by_icmp(self.reading.kind(), reply, code, &quoted, v);
             }
-            Transport::Udp(_) => return None,
+            _ => return None,
         };
         if !v.our_port(t.dst_port) {
             return None;
@@ -214,6 +214,7 @@ impl ProbeModule for FlagScan {
             reason,
             ttl: reply.ttl,
             ts_echo: None,
+            mac: None,
         })
     }
 
@@ -226,6 +227,7 @@ impl ProbeModule for FlagScan {
             tcp: true,
             udp: false,
             icmp: true,
+            arp: false,
         }
     }
 }

@@ -338,10 +338,11 @@ impl ProbeModule for UdpScan {
                     reason: Reason::UdpResponse,
                     ttl: reply.ttl,
                     ts_echo: None,
+                    mac: None,
                 })
             }
             Transport::Unreachable { code, quoted } => self.unreachable(reply, code, &quoted, v),
-            Transport::Tcp(_) => None,
+            _ => None,
         }
     }
 
@@ -354,6 +355,7 @@ impl ProbeModule for UdpScan {
             tcp: false,
             udp: true,
             icmp: true,
+            arp: false,
         }
     }
 }
@@ -403,6 +405,7 @@ impl UdpScan {
             reason,
             ttl: reply.ttl,
             ts_echo: None,
+            mac: None,
         })
     }
 }

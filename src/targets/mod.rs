@@ -10,7 +10,7 @@ pub mod grammar;
 pub mod ranges;
 pub mod reserved;
 
-use crate::domain::Protocol;
+use crate::domain::{Family, Protocol};
 use crate::net::AddrBits;
 use grammar::{AnyRange, GrammarError, Origin, PortRange};
 use ranges::{RangeSet, RangeSetBuilder};
@@ -357,6 +357,78 @@ impl ProbeSpace {
         Some(entry as u64 * self.host_count + host)
     }
 
+    /// The same ports over other hosts: per family, `Some(hosts)` replaces
+    /// that family's targets (discovery's survivors), `None` keeps them.
+    /// `None` if no host is left.
+    pub fn replace_hosts(
+        &self,
+        v4: Option<Vec<IpAddr>>,
+        v6: Option<Vec<IpAddr>>,
+    ) -> Option<ProbeSpace> {
+        fn set<A: AddrBits>(hosts: Vec<IpAddr>, bits: fn(IpAddr) -> Option<A>) -> RangeSet<A> {
+            let mut b = RangeSetBuilder::new();
+            hosts
+                .into_iter()
+                .filter_map(bits)
+                .for_each(|a| b.push(ranges::Range::single(a)));
+            b.build()
+        }
+        let v4 = match v4 {
+            Some(h) => set(h, |a| match a {
+                IpAddr::V4(a) => Some(u32::from(a)),
+                IpAddr::V6(_) => None,
+            }),
+            None => self.v4.clone(),
+        };
+        let v6 = match v6 {
+            Some(h) => set(h, |a| match a {
+                IpAddr::V6(a) => Some(u128::from(a)),
+                IpAddr::V4(_) => None,
+            }),
+            None => self.v6.clone(),
+        };
+        Self::of_parts(v4, v6, self.ports.clone())
+    }
+
+    /// The same hosts, probed with `ports` instead.
+    pub fn with_ports(&self, ports: Vec<PortEntry>) -> ProbeSpace {
+        let mut ports = ports.into_boxed_slice();
+        ports.sort_unstable();
+        Self::of_parts(self.v4.clone(), self.v6.clone(), ports).expect("the same hosts")
+    }
+
+    /// The hosts of the given families only; `None` if they have none.
+    pub fn of_families(&self, families: &[Family]) -> Option<ProbeSpace> {
+        let v4 = if families.contains(&Family::V4) {
+            self.v4.clone()
+        } else {
+            RangeSet::default()
+        };
+        let v6 = if families.contains(&Family::V6) {
+            self.v6.clone()
+        } else {
+            RangeSet::default()
+        };
+        Self::of_parts(v4, v6, self.ports.clone())
+    }
+
+    /// Callers keep within the size of a space that was built (fewer hosts
+    /// or as many, each at most as many ports).
+    fn of_parts(
+        v4: RangeSet<u32>,
+        v6: RangeSet<u128>,
+        ports: Box<[PortEntry]>,
+    ) -> Option<ProbeSpace> {
+        let (n4, n6) = (v4.count() as u64, v6.count() as u64);
+        (n4 + n6 > 0 && !ports.is_empty()).then(|| ProbeSpace {
+            v4,
+            v6,
+            v4_count: n4,
+            host_count: n4 + n6,
+            ports,
+        })
+    }
+
     /// A digest of exactly which probes the space holds (not how they were
     /// written down): a resumed scan must walk the same space.
     pub fn digest(&self) -> u64 {
@@ -366,6 +438,11 @@ impl ProbeSpace {
         for e in self.ports.iter() {
             h.write_u8(e.proto as u8);
             h.write_u16(e.port);
+            // Only where there are several (UDP payloads), so a TCP
+            // space's digest is what it always was.
+            if e.variant != 0 {
+                h.write_u16(e.variant);
+            }
         }
         h.finish()
     }

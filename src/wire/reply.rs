@@ -1,5 +1,7 @@
-//! Replies as they come off the wire, either family: a TCP segment, or an
-//! ICMP/ICMPv6 destination unreachable that quotes the probe it answers.
+//! Replies as they come off the wire, either family: a TCP segment, a UDP
+//! datagram, an ICMP/ICMPv6 destination unreachable that quotes the probe
+//! it answers, an echo or timestamp reply, or a neighbour's answer (an ARP
+//! reply, an ICMPv6 neighbour advertisement).
 //!
 //! Parsing only extracts fields and checks lengths; whether a reply is
 //! ours is decided by the probe module from the cookie it carries.
@@ -8,9 +10,10 @@
 //! rejects anything that was not sent in answer to us. Every length is
 //! checked before it is used, so no frame, however cut or forged, panics.
 
+use super::MacAddr;
 use etherparse::{
-    EtherType, Ethernet2HeaderSlice, Icmpv4Slice, Icmpv6Slice, IpNumber, Ipv4HeaderSlice,
-    Ipv6HeaderSlice, TcpHeaderSlice, TcpOptionElement, UdpHeaderSlice,
+    ArpOperation, ArpPacket, EtherType, Ethernet2HeaderSlice, Icmpv4Slice, Icmpv6Slice, IpNumber,
+    Ipv4HeaderSlice, Ipv6HeaderSlice, TcpHeaderSlice, TcpOptionElement, UdpHeaderSlice,
 };
 use std::net::IpAddr;
 
@@ -28,6 +31,13 @@ pub mod tcp_flags {
 pub const ICMP_DEST_UNREACHABLE: u8 = 3;
 /// ICMPv6 type 1, destination unreachable.
 pub const ICMPV6_DEST_UNREACHABLE: u8 = 1;
+pub const ICMP_ECHO_REPLY: u8 = 0;
+pub const ICMP_ECHO_REQUEST: u8 = 8;
+pub const ICMP_TIMESTAMP: u8 = 13;
+pub const ICMP_TIMESTAMP_REPLY: u8 = 14;
+pub const ICMPV6_ECHO_REQUEST: u8 = 128;
+pub const ICMPV6_ECHO_REPLY: u8 = 129;
+const ICMPV6_NEIGHBOR_ADVERTISEMENT: u8 = 136;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpSegment {
@@ -84,6 +94,22 @@ pub enum Transport<'a> {
         code: u8,
         quoted: Quoted<'a>,
     },
+    /// An ICMP or ICMPv6 echo reply.
+    Echo {
+        ident: u16,
+        seq: u16,
+    },
+    /// An ICMP timestamp reply, with the originate timestamp it echoes.
+    Timestamp {
+        ident: u16,
+        seq: u16,
+        originate: u32,
+    },
+    /// "`src` is at `mac`": an ARP reply (then `ttl` is 0) or a neighbour
+    /// advertisement whose target is `src`.
+    Neighbor {
+        mac: MacAddr,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,7 +130,8 @@ pub enum NotAReply {
     Malformed,
     /// A later fragment, an extension header, or another protocol.
     OtherTraffic,
-    /// ICMP, but not a destination unreachable quoting a probe.
+    /// ICMP, but not a destination unreachable quoting a probe, nor an
+    /// answer to one of our requests.
     OtherIcmp,
 }
 
@@ -113,9 +140,37 @@ pub fn parse_frame(frame: &[u8]) -> Result<Reply<'_>, NotAReply> {
     let packet = &frame[eth.slice().len()..];
     match eth.ether_type() {
         EtherType::IPV4 => parse_ipv4(packet),
-        EtherType::IPV6 => parse_ipv6(packet),
+        EtherType::IPV6 => parse_ipv6_from(packet, Some(eth.source())),
+        EtherType::ARP => parse_arp(packet),
         _ => Err(NotAReply::NotIp),
     }
+}
+
+/// An ARP reply (Ethernet, IPv4): who answered, to whom, and its MAC.
+fn parse_arp(packet: &[u8]) -> Result<Reply<'_>, NotAReply> {
+    let arp = ArpPacket::from_slice(packet).map_err(|_| NotAReply::Malformed)?;
+    let arp = arp.try_eth_ipv4().map_err(|_| NotAReply::OtherTraffic)?;
+    if arp.operation != ArpOperation::REPLY {
+        return Err(NotAReply::OtherTraffic);
+    }
+    Ok(Reply {
+        src: IpAddr::from(arp.sender_ipv4),
+        dst: IpAddr::from(arp.target_ipv4),
+        ttl: 0,
+        transport: Transport::Neighbor {
+            mac: arp.sender_mac,
+        },
+    })
+}
+
+fn be16(b: &[u8]) -> u16 {
+    u16::from_be_bytes([b[0], b[1]])
+}
+
+/// Identifier and sequence number: bytes 4..8 of an echo or timestamp
+/// message (etherparse has checked the 8-byte header is there).
+fn ident_seq(header: &[u8]) -> (u16, u16) {
+    (be16(&header[4..6]), be16(&header[6..8]))
 }
 
 /// An IP packet of either version, told by its first nibble.
@@ -183,12 +238,24 @@ pub fn parse_ipv4(packet: &[u8]) -> Result<Reply<'_>, NotAReply> {
         IpNumber::UDP => Transport::Udp(parse_udp(payload)?),
         IpNumber::ICMP => {
             let icmp = Icmpv4Slice::from_slice(payload).map_err(|_| NotAReply::Malformed)?;
-            if icmp.type_u8() != ICMP_DEST_UNREACHABLE {
-                return Err(NotAReply::OtherIcmp);
-            }
-            Transport::Unreachable {
-                code: icmp.code_u8(),
-                quoted: quoted_ipv4(icmp.payload()).ok_or(NotAReply::OtherIcmp)?,
+            let (ident, seq) = ident_seq(icmp.slice());
+            match icmp.type_u8() {
+                ICMP_DEST_UNREACHABLE => Transport::Unreachable {
+                    code: icmp.code_u8(),
+                    quoted: quoted_ipv4(icmp.payload()).ok_or(NotAReply::OtherIcmp)?,
+                },
+                ICMP_ECHO_REPLY => Transport::Echo { ident, seq },
+                ICMP_TIMESTAMP_REPLY => {
+                    // Originate, receive, transmit: the 12 bytes after the
+                    // first 8 (etherparse counts them as header).
+                    let t = icmp.slice().get(8..20).ok_or(NotAReply::Malformed)?;
+                    Transport::Timestamp {
+                        ident,
+                        seq,
+                        originate: u32::from_be_bytes([t[0], t[1], t[2], t[3]]),
+                    }
+                }
+                _ => return Err(NotAReply::OtherIcmp),
             }
         }
         _ => return Err(NotAReply::OtherTraffic),
@@ -204,6 +271,12 @@ pub fn parse_ipv4(packet: &[u8]) -> Result<Reply<'_>, NotAReply> {
 /// An IPv6 packet with its fixed header first. Replies to our probes carry
 /// no extension headers; anything that does is not one.
 pub fn parse_ipv6(packet: &[u8]) -> Result<Reply<'_>, NotAReply> {
+    parse_ipv6_from(packet, None)
+}
+
+/// `eth_src`: the frame's Ethernet source, for a neighbour advertisement
+/// that leaves out its link-layer address.
+fn parse_ipv6_from(packet: &[u8], eth_src: Option<MacAddr>) -> Result<Reply<'_>, NotAReply> {
     let ip = Ipv6HeaderSlice::from_slice(packet).map_err(|_| NotAReply::Malformed)?;
     let end = super::template::IPV6_LEN + usize::from(ip.payload_length());
     if end > packet.len() {
@@ -219,12 +292,19 @@ pub fn parse_ipv6(packet: &[u8]) -> Result<Reply<'_>, NotAReply> {
         IpNumber::UDP => Transport::Udp(parse_udp(payload)?),
         IpNumber::IPV6_ICMP => {
             let icmp = Icmpv6Slice::from_slice(payload).map_err(|_| NotAReply::Malformed)?;
-            if icmp.type_u8() != ICMPV6_DEST_UNREACHABLE {
-                return Err(NotAReply::OtherIcmp);
-            }
-            Transport::Unreachable {
-                code: icmp.code_u8(),
-                quoted: quoted_ipv6(icmp.payload()).ok_or(NotAReply::OtherIcmp)?,
+            match icmp.type_u8() {
+                ICMPV6_DEST_UNREACHABLE => Transport::Unreachable {
+                    code: icmp.code_u8(),
+                    quoted: quoted_ipv6(icmp.payload()).ok_or(NotAReply::OtherIcmp)?,
+                },
+                ICMPV6_ECHO_REPLY => {
+                    let (ident, seq) = ident_seq(icmp.slice());
+                    Transport::Echo { ident, seq }
+                }
+                ICMPV6_NEIGHBOR_ADVERTISEMENT => {
+                    return advertisement(&ip, icmp.slice(), eth_src);
+                }
+                _ => return Err(NotAReply::OtherIcmp),
             }
         }
         _ => return Err(NotAReply::OtherTraffic),
@@ -234,6 +314,43 @@ pub fn parse_ipv6(packet: &[u8]) -> Result<Reply<'_>, NotAReply> {
         dst,
         ttl: ip.hop_limit(),
         transport,
+    })
+}
+
+/// A neighbour advertisement (RFC 4861 4.4): hop limit 255 (it was not
+/// routed), the target it speaks for, and the MAC of its target link-layer
+/// option, else of the frame. The target is the reply's source: the host
+/// the advertisement says is there.
+fn advertisement<'a>(
+    ip: &Ipv6HeaderSlice<'_>,
+    msg: &[u8],
+    eth_src: Option<MacAddr>,
+) -> Result<Reply<'a>, NotAReply> {
+    if ip.hop_limit() != 255 || msg.len() < 24 || msg[1] != 0 {
+        return Err(NotAReply::OtherIcmp);
+    }
+    let target: [u8; 16] = msg[8..24].try_into().expect("16 bytes");
+    let mut mac = eth_src;
+    let mut opts = &msg[24..];
+    while opts.len() >= 8 {
+        let len = usize::from(opts[1]) * 8;
+        if len == 0 || len > opts.len() {
+            return Err(NotAReply::Malformed);
+        }
+        // Option 2: target link-layer address.
+        if opts[0] == 2 {
+            mac = Some(opts[2..8].try_into().expect("6 bytes"));
+            break;
+        }
+        opts = &opts[len..];
+    }
+    Ok(Reply {
+        src: IpAddr::from(target),
+        dst: IpAddr::V6(ip.destination_addr()),
+        ttl: ip.hop_limit(),
+        transport: Transport::Neighbor {
+            mac: mac.ok_or(NotAReply::OtherIcmp)?,
+        },
     })
 }
 
@@ -418,7 +535,12 @@ pub(crate) mod tests {
         arp.extend_from_slice(&MAC_B);
         arp.extend_from_slice(&[0x08, 0x06]);
         arp.extend_from_slice(&[0; 28]);
-        assert_eq!(parse_frame(&arp), Err(NotAReply::NotIp));
+        assert_eq!(parse_frame(&arp), Err(NotAReply::OtherTraffic));
+        arp[14..22].copy_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]); // a request
+        assert_eq!(parse_frame(&arp), Err(NotAReply::OtherTraffic));
+        let mut lldp = arp.clone();
+        lldp[12..14].copy_from_slice(&[0x88, 0xcc]);
+        assert_eq!(parse_frame(&lldp), Err(NotAReply::NotIp));
         let mut echo = Vec::new();
         PacketBuilder::ethernet2(MAC_B, MAC_A)
             .ipv4([198, 18, 4, 7], [198, 19, 255, 1], 64)

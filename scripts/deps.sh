@@ -4,16 +4,29 @@
 # it only reports what is missing.
 #
 #   scripts/deps.sh test    what the tests need: the lab (iproute2, nftables,
-#                           python3), the databases the output is loaded into
-#                           (postgresql, sqlite3), xmllint and nmap's DTD,
-#                           nmap itself (a second opinion on the lab)
+#                           python3, and the UDP daemons it runs in its
+#                           namespace: dnsmasq-base, chrony, snmpd,
+#                           memcached), the databases the output is loaded
+#                           into (postgresql, sqlite3), xmllint and nmap's
+#                           DTD, nmap itself (a second opinion on the lab)
 #   scripts/deps.sh bench   the tests' needs plus masscan, zmap and valgrind
+#
+# The lab starts the daemons itself, inside its namespace, with its own
+# configuration; the packages' system services must never run on the host
+# (a host dnsmasq on port 53, a chronyd steering the host clock). So the
+# install runs under a policy-rc.d that forbids starting services (only if
+# the machine has none of its own: an existing one is left as it is), and on
+# a systemd host the services of the packages installed here are disabled
+# and stopped afterwards. chrony conflicts with every other time daemon
+# (systemd-timesyncd, ntp): where systemd runs, a package that would remove
+# another is not installed (that is the host's time service), only reported.
 set -euo pipefail
 PATH=$PATH:/usr/sbin:/sbin
 
 # command-or-path:package
 want=(
 	ip:iproute2 nft:nftables python3:python3 setpriv:util-linux runuser:util-linux
+	dnsmasq:dnsmasq-base chronyd:chrony snmpd:snmpd memcached:memcached
 	psql:postgresql-client "/usr/lib/postgresql/*/bin/initdb:postgresql"
 	sqlite3:sqlite3 xmllint:libxml2-utils /usr/share/nmap/nmap.dtd:nmap-common
 	nmap:nmap
@@ -23,6 +36,10 @@ test) ;;
 bench) want+=(masscan:masscan zmap:zmap valgrind:valgrind callgrind_annotate:valgrind /usr/bin/time:time) ;;
 *) echo "usage: deps.sh [test|bench]" >&2; exit 2 ;;
 esac
+
+# The system services the packages bring, to disable where systemd runs.
+declare -A services=([chrony]=chrony.service [snmpd]=snmpd.service
+	[memcached]=memcached.service [dnsmasq]=dnsmasq.service)
 
 have() {
 	if [[ $1 == /* ]]; then
@@ -44,7 +61,48 @@ if [[ $(id -u) -ne 0 ]]; then
 	echo "deps.sh: missing packages: ${missing[*]} (run as root to install them)" >&2
 	exit 1
 fi
-echo "deps.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# systemd is running: its services are live, and removing a package (the
+# time daemon chrony replaces) would change what the host runs.
+systemd=0
+[[ -d /run/systemd/system ]] && command -v systemctl >/dev/null 2>&1 && systemd=1
+refused=()
+if ((systemd)); then
+	install=()
+	for pkg in "${missing[@]}"; do
+		# (the simulation's whole output first: grep -q would cut its pipe)
+		sim=$(apt-get install -s -qq --no-install-recommends "$pkg" 2>/dev/null) || sim=
+		if grep -q '^Remv ' <<<"$sim"; then
+			refused+=("$pkg")
+		else
+			install+=("$pkg")
+		fi
+	done
+	missing=("${install[@]}")
+fi
+
+if ((${#missing[@]} > 0)); then
+	echo "deps.sh: installing ${missing[*]}" >&2
+	# Nothing installed here may start a service on the host. A policy-rc.d
+	# of the machine's own stays as it is; ours goes, also on failure.
+	policy=/usr/sbin/policy-rc.d
+	if [[ ! -e $policy ]]; then
+		printf '#!/bin/sh\n# deps.sh: no service starts while it installs\nexit 101\n' >"$policy"
+		chmod 755 "$policy"
+		trap 'rm -f "$policy"' EXIT
+	fi
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	if ((systemd)); then
+		for pkg in "${missing[@]}"; do
+			[[ -n ${services[$pkg]:-} ]] || continue
+			systemctl disable --now --quiet "${services[$pkg]}" 2>/dev/null || true
+		done
+	fi
+fi
+if ((${#refused[@]} > 0)); then
+	echo "deps.sh: not installed: ${refused[*]}: it would remove another package" \
+		"(chrony replaces the host's time daemon); install it yourself if that is fine" >&2
+	exit 1
+fi

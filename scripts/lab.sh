@@ -4,6 +4,7 @@
 # For lab id N (0..14) `up` builds, and `down` removes (h = N in hex, 0..e):
 #
 #   host: sswlabN 198.19.255.(4N+1)/30 ==veth== lab0 198.19.255.(4N+2)/30 :netns sswlabN
+#                 198.19.(240+N).1/24              LAN hosts (below)
 #                 2001:2:0:ff0h::1/64               2001:2:0:ff0h::2/64
 #
 #   198.18.(16N).0/20  IPv4 responding block. Every address is local inside
@@ -18,6 +19,24 @@
 #                      errors for an AnyIP address from lab0's address
 #                      (2001:2:0:ff0h::2, as a router would), not from the
 #                      probed one; SYN-ACKs and RSTs come from the probed one.
+#                      UDP port unreachables are the exception: the output
+#                      chain rewrites their source to the probed address
+#                      (a closed port, not a router's "filtered").
+#   daemon hosts       block offsets DNS_HOSTS.. below (the same in both
+#                      blocks), also real addresses on lo, so their UDP
+#                      answers and every ICMP(v6) error come from the probed
+#                      address. Real daemons serve them, each bound to its
+#                      hosts only: dnsmasq (DNS 53, TFTP 69), chronyd (NTP
+#                      123, never touching the clock), snmpd (161, v1/v2c
+#                      community public), memcached (UDP 11211).
+#   198.19.(240+N).0/24
+#                      on-link LAN (no gateway), for ARP sweeps: hosts at
+#                      LAN_HOSTS offsets are addresses on lab0, so the
+#                      namespace answers ARP, TCP, UDP and ICMP for them and
+#                      for nothing else of the /24; lan_table() shapes them.
+#   2001:2:0:ff0h::100/120
+#                      the same in the link's /64 (::100 + LAN_HOSTS, on
+#                      lab0), for Neighbor Discovery sweeps.
 #   198.19.(16N).0/20  silent blocks, for transmit-only benchmarks. Routed
 #   2001:2:0:h01::/64  into the namespace and dropped at lab0 ingress (nft
 #                      netdev), before the IP stack, so they cost the
@@ -26,23 +45,28 @@
 #                      close, repeat).
 #
 # Only 198.18.0.0/15 and 2001:2::/48 (the benchmarking ranges) are used. On the
-# host only the veth end, its two addresses (and the kernel's fe80:: one) and
-# the four block routes via the namespace (the IPv6 ones are the whole /64s)
-# are added. No other interface,
+# host only the veth end, its three addresses (and the kernel's fe80:: one)
+# and the four block routes via the namespace (the IPv6 ones are the whole
+# /64s) are added. No other interface,
 # route or firewall rule of the host is touched, so traffic sent to the lab
 # blocks can only ever reach this namespace. IPv6 on the veth is kept quiet:
 # addresses without DAD, no router solicitations, no RAs accepted.
 #
-# `truth` prints the exact answers the lab gives to a TCP SYN on each of the
-# 16 PORTS of every block address, as "IP PORT STATE REASON" (nmap's words),
-# ordered by address, then port, both numerically (= `sort -k1,1V -k2,2n`).
-# IPv6 addresses are in RFC 5952 form (as Rust's Ipv6Addr and `ip -6` print
-# them). By default only the IPv4 block (the lines are exactly what they were
-# before IPv6 existed, so callers that read every line keep working);
-# --family 6 prints the IPv6 block, --family all both, IPv4 first.
-# Probes that get no answer are not listed. It is computed from the same
-# rule_table()/rule_table6() the nftables ruleset is generated from, so the
-# two cannot disagree; it ignores --loss (loss is noise, not truth).
+# `truth` prints the exact answers the lab gives, computed from the same
+# rule_table()/rule_table6()/lan_table() the nftables ruleset is generated
+# from, so the two cannot disagree; it ignores --loss (loss is noise, not
+# truth). For a port scan (--scan syn, the default; ack fin null xmas maimon
+# window on the 16 PORTS; udp on UDP_PORTS) one line per probe that draws an
+# answer, "IP PORT STATE REASON" (nmap's words), ordered by address, then
+# port, both numerically (= `sort -k1,1V -k2,2n`); --silent adds the probes
+# that draw none, with the state nmap gives silence and reason no-response.
+# For host discovery (echo, timestamp, ping-syn:PORT, ping-ack:PORT, arp)
+# one line per host that answers, "IP up REASON". IPv6 addresses are in RFC
+# 5952 form (as Rust's Ipv6Addr and `ip -6` print them). By default only the
+# IPv4 block (the default lines are exactly what they were before IPv6, UDP
+# and the LAN existed, so callers that read every line keep working);
+# --family 6 prints the IPv6 block, --family all both, IPv4 first. --lan
+# prints the LAN hosts' truth instead of the blocks'.
 
 set -euo pipefail
 # ip and nft live in /usr/sbin; non-login shells (CI, sudo -E) may lack it.
@@ -50,30 +74,60 @@ PATH=$PATH:/usr/sbin:/sbin
 
 readonly PORTS=21,22,23,25,53,80,110,135,139,443,445,993,1433,3389,8080,8443
 readonly OPEN_PORTS=22,80,443,8080
+# What `truth --scan udp` covers: the daemons' ports, well-known UDP services
+# nobody serves here (closed) and two plain ports. Ascending: truth's order.
+readonly UDP_PORTS=7,53,69,111,123,137,161,500,1900,5060,5353,9999,11211
+# The daemon hosts, as block offsets (the same in the IPv4 and the IPv6
+# block), per daemon. None is picked by a rule of the tables below but the
+# `all` ones. chronyd binds one address per family, so NTP has one host.
+readonly DNS_HOSTS=16,17          # dnsmasq: DNS 53, TFTP 69
+readonly NTP_HOSTS=16             # chronyd: NTP 123
+readonly SNMP_HOSTS=16,17,1040    # snmpd: SNMP 161
+readonly MEMCACHED_HOSTS=16,1040  # memcached: UDP 11211
+# The LAN hosts: offsets in the on-link /24 (IPv4) and in ::100/120 of the
+# link's /64 (IPv6, ::100 + offset). Every other address there is nobody.
+readonly LAN_HOSTS=2,3,4,5,6,7,8,9,33,100,200,254
 readonly RUN_ROOT=/run/synsweep-lab
-readonly LISTEN_TIMEOUT=10 # seconds for the listeners to start listening
+readonly LISTEN_TIMEOUT=10 # seconds for the listeners and daemons to start
 
-# The ground-truth rule table: first matching line wins, per (host, port).
+# The ground-truth rule table: first matching line wins, per (host, probe).
 # Unmatched probes go to the kernel: a listener port answers SYN-ACK (open),
-# any other port RST (closed).
+# any other TCP port RST (closed); a daemon's UDP port its answer (open), any
+# other UDP port ICMP port unreachable (closed); ICMP echo and timestamp
+# requests their replies.
 #   selector: all | offset=A-B | offset&MASK=VALUE, where offset is the host
 #             address minus the block base (0..4095)
-#   ports:    any (every packet, any protocol) | tcp (every TCP port) | P,P,..
-#   action:   drop | reset (TCP RST) | icmp:TYPE (nft `reject with icmp type`)
+#   ports:    any (every packet, any protocol; never neighbour discovery) |
+#             tcp (every TCP port) | P,P,.. (these TCP ports) |
+#             udp (every UDP port) | u:P,P,.. (these UDP ports) |
+#             icmp (every ICMP message; never neighbour discovery) |
+#             echo (echo requests) | timestamp (timestamp requests, IPv4)
+#   action:   drop | reset (TCP RST; TCP ports only) | icmp:TYPE (nft
+#             `reject with icmp type`; not for ICMP, which is only dropped)
 rule_table() {
 	cat <<'EOF'
-# selector        ports  action
-offset=3840-4095  any    drop
-offset=3584-3839  tcp    icmp:host-unreachable
-offset&7=3        80     drop
-offset&15=5       22     reset
-offset&255=7      8080   icmp:admin-prohibited
-all               25     icmp:admin-prohibited
-all               445    icmp:host-prohibited
-all               135    icmp:net-prohibited
-all               1433   icmp:port-unreachable
-all               53     icmp:prot-unreachable
-all               139    drop
+# selector        ports       action
+offset=3840-4095  any         drop
+offset=3584-3839  tcp         icmp:host-unreachable
+offset&7=3        80          drop
+offset&15=5       22          reset
+offset&255=7      8080        icmp:admin-prohibited
+all               25          icmp:admin-prohibited
+all               445         icmp:host-prohibited
+all               135         icmp:net-prohibited
+all               1433        icmp:port-unreachable
+all               53          icmp:prot-unreachable
+all               139         drop
+# UDP (TCP probes match none of these)
+offset&7=6        u:161,5353  drop
+offset&15=9       u:53,123    icmp:admin-prohibited
+offset&255=200    udp         icmp:host-unreachable
+all               u:500       drop
+all               u:1900      icmp:host-prohibited
+# host discovery: no echo reply (timestamp, TCP and UDP still answer); no
+# ICMP at all (TCP and UDP answer); 3840-4095 answer nothing
+offset=3072-3327  echo        drop
+offset=3328-3583  icmp        drop
 EOF
 }
 
@@ -81,38 +135,84 @@ EOF
 # ICMPv6 rejects: action icmp6:TYPE (nft `reject with icmpv6 type`).
 rule_table6() {
 	cat <<'EOF'
-# selector        ports  action
-offset=3840-4095  any    drop
-offset=3584-3839  tcp    icmp6:addr-unreachable
-offset&7=3        80     drop
-offset&15=5       22     reset
-offset&255=7      8080   icmp6:admin-prohibited
-all               25     icmp6:admin-prohibited
-all               445    icmp6:no-route
-all               135    icmp6:reject-route
-all               1433   icmp6:port-unreachable
-all               53     icmp6:policy-fail
-all               139    drop
+# selector        ports       action
+offset=3840-4095  any         drop
+offset=3584-3839  tcp         icmp6:addr-unreachable
+offset&7=3        80          drop
+offset&15=5       22          reset
+offset&255=7      8080        icmp6:admin-prohibited
+all               25          icmp6:admin-prohibited
+all               445         icmp6:no-route
+all               135         icmp6:reject-route
+all               1433        icmp6:port-unreachable
+all               53          icmp6:policy-fail
+all               139         drop
+# UDP
+offset&7=6        u:161,5353  drop
+offset&15=9       u:53,123    icmp6:admin-prohibited
+offset&255=200    udp         icmp6:addr-unreachable
+all               u:500       drop
+all               u:1900      icmp6:no-route
+# host discovery (ICMPv6 has no timestamp)
+offset=3072-3327  echo        drop
+offset=3328-3583  icmp        drop
+EOF
+}
+
+# The LAN hosts' table (offset = address minus the /24's .0, resp. minus
+# ::100; only LAN_HOSTS exist), both families, icmp:/icmp6: rejects not
+# allowed (the table serves both).
+lan_table() {
+	cat <<'EOF'
+# selector  ports  action
+offset=200  any    drop   # ARP / ND find it, nothing else does
+offset=100  echo   drop   # ARP / ND, TCP and UDP find it, ping does not
 EOF
 }
 
 usage() {
 	cat <<'EOF'
 usage: lab.sh COMMAND [--id N] [--loss PCT] [--family 4|6|all]
+              [--scan TYPE] [--silent] [--lan]
 
 Builds and removes the synsweep test network (network namespace sswlabN),
-IPv4 and IPv6.
+IPv4 and IPv6: responding blocks, UDP daemons, an on-link LAN.
 
 commands:
-  up [--id N] [--loss PCT]   (re)build lab N; returns once the listeners listen.
+  up [--id N] [--loss PCT]   (re)build lab N; returns once the listeners and
+                             the daemons listen.
                              --loss PCT: drop PCT% (integer 0..100) of the
                              packets in each direction, at random (IPv4 and
-                             IPv6; not ARP or IPv6 neighbour discovery)
-  down [--id N]              remove lab N (no error if it is not there)
-  truth [--id N] [--family 4|6|all]
-                             print the ground truth, "IP PORT STATE REASON"
-                             (works without the lab): the IPv4 block (default,
-                             or 4), the IPv6 block (6) or both, IPv4 first (all)
+                             IPv6, any protocol; not ARP or IPv6 neighbour
+                             discovery)
+  down [--id N]              remove lab N, daemons included (no error if it
+                             is not there)
+  truth [--id N] [--family 4|6|all] [--scan TYPE] [--silent] [--lan]
+                             print the ground truth (works without the lab):
+                             the IPv4 block (default, or 4), the IPv6 block
+                             (6) or both, IPv4 first (all).
+                             --scan TYPE, a port scan, "IP PORT STATE REASON"
+                             per probe that draws an answer:
+                               syn (default), ack, fin, null, xmas, maimon,
+                               window  on LAB_PORTS (TCP)
+                               udp     on LAB_UDP_PORTS (assumes a payload
+                                       the daemon answers)
+                             --silent: also the probes that draw no answer
+                             (state as nmap reports silence, reason
+                             no-response).
+                             --scan TYPE, host discovery, "IP up REASON" per
+                             host that answers (--silent is refused):
+                               echo            ICMP(v6) echo: echo-reply
+                               timestamp       ICMP timestamp (IPv4 only:
+                                               --family 6 is refused, all
+                                               prints IPv4): timestamp-reply
+                               ping-syn[:PORT] TCP SYN (PORT 80 if not
+                                               given): syn-ack or reset
+                               ping-ack[:PORT] TCP ACK (PORT 80): reset
+                               arp             the LAN hosts: arp-response
+                                               (IPv4), nd-response (IPv6)
+                             --lan: the LAN hosts' truth instead of the
+                             blocks' (arp always is)
   info [--id N]              print shell-sourceable LAB_* variables
   status [--id N]            exit 0 if lab N is up, 1 if not
   ruleset [--id N] [--loss PCT]
@@ -154,8 +254,33 @@ loss_given=0
 # lab tests, bench/run.sh) read every line as the IPv4 block's truth.
 FAMILY=4
 family_given=0
+SCAN=syn
+SILENT=0
+LAN=0
+truth_opt= # the last truth-only option given, for the error message
 while (($# > 0)); do
 	case $1 in
+	--scan)
+		(($# >= 2)) || die_usage "--scan needs a value"
+		SCAN=$2
+		truth_opt=--scan
+		shift 2
+		;;
+	--scan=*)
+		SCAN=${1#--scan=}
+		truth_opt=--scan
+		shift
+		;;
+	--silent)
+		SILENT=1
+		truth_opt=--silent
+		shift
+		;;
+	--lan)
+		LAN=1
+		truth_opt=--lan
+		shift
+		;;
 	--id)
 		(($# >= 2)) || die_usage "--id needs a value"
 		ID=$2
@@ -209,6 +334,34 @@ case $FAMILY in
 4 | 6 | all) ;;
 *) die_usage "--family must be 4, 6 or all (got '$FAMILY')" ;;
 esac
+if [[ -n $truth_opt && $CMD != truth ]]; then
+	die_usage "$truth_opt only applies to truth"
+fi
+# PROBE_PORT: the port of ping-syn/ping-ack (nmap's default 80).
+PROBE_PORT=
+case $SCAN in
+syn | ack | fin | null | xmas | maimon | window | udp) ;;
+echo | timestamp | arp | ping-syn | ping-ack | ping-syn:* | ping-ack:*)
+	if [[ $SCAN == ping-* ]]; then
+		PROBE_PORT=80
+		if [[ $SCAN == *:* ]]; then
+			PROBE_PORT=${SCAN#*:}
+			SCAN=${SCAN%%:*}
+			if ! [[ $PROBE_PORT =~ ^[0-9]{1,5}$ ]] || ((10#$PROBE_PORT < 1 || 10#$PROBE_PORT > 65535)); then
+				die_usage "--scan $SCAN:PORT needs a port 1..65535 (got '$PROBE_PORT')"
+			fi
+			PROBE_PORT=$((10#$PROBE_PORT))
+		fi
+	fi
+	# Host discovery lists the hosts that answer; there is no silent state.
+	((SILENT == 0)) || die_usage "--silent only applies to port scans, not to --scan $SCAN"
+	if [[ $SCAN == timestamp && $FAMILY == 6 ]]; then
+		die_usage "--scan timestamp is IPv4 only (ICMPv6 has no timestamp)"
+	fi
+	;;
+*) die_usage "--scan must be syn, ack, fin, null, xmas, maimon, window, udp, echo, timestamp, ping-syn[:PORT], ping-ack[:PORT] or arp (got '$SCAN')" ;;
+esac
+readonly SCAN SILENT LAN PROBE_PORT
 
 # --- everything below derives from the id, so labs can coexist ---------------
 
@@ -231,6 +384,15 @@ readonly SOURCE_IP6=2001:2:0:ff0$H::1
 readonly GATEWAY_IP6=2001:2:0:ff0$H::2
 readonly BLOCK6=${NET6}1000/116 # the answering addresses ::1000..::1fff
 readonly BLOCK6_NET=$NET6/64    # all of it routed into the namespace
+# The block's /64 as the 64-bit number nft compares an address's first half
+# with (2001:0002:0000:0h00).
+printf -v NET6_HEX '0x200100020000%04x' $((ID * 256))
+readonly NET6_HEX
+# The on-link LAN: 198.19.240.0/20 is no lab's silent block (id 15 is out).
+readonly LAN_NET=198.19.$((240 + ID)).0/24
+readonly LAN_SOURCE_IP=198.19.$((240 + ID)).1
+readonly LINK6=2001:2:0:ff0$H:: # the link's /64, RFC 5952
+readonly LAN6_NET=${LINK6}100/120
 readonly RUN_DIR=$RUN_ROOT/$ID
 # Fixed, locally administered MACs ("ssw" = 73:73:77) so a lab rebuilt with
 # the same id looks the same on the wire; `info` still reads the real one.
@@ -244,7 +406,9 @@ readonly LISTENER_TAG=synsweep-lab-listener
 
 # Parses a rule table on stdin; shared by the truth and ruleset generators.
 # Both get -v fam=4 -v net=198.18 -v b3=<third octet of the block base>, or
-# -v fam=6 -v pfx=<the block's /64 as "2001:2:0:h00::", RFC 5952>.
+# -v fam=6 -v pfx=<the block's /64 as "2001:2:0:h00::", RFC 5952>; for the
+# LAN also -v lan=1 (net/b3 of its /24, pfx of the link's /64: the offsets
+# count from .0, resp. ::100, and stop at 255).
 # shellcheck disable=SC2016 # awk program, not shell
 readonly AWK_RULES='
 BEGIN {
@@ -267,6 +431,8 @@ BEGIN {
 		reason["host-prohibited"] = "host-prohibited"
 		reason["admin-prohibited"] = "admin-prohibited"
 	}
+	base6 = lan ? 256 : 4096
+	maxoff = lan ? 255 : 4095
 }
 function fail(msg) {
 	printf "lab.sh: rule table line %d: %s: %s\n", NR, msg, $0 > "/dev/stderr"
@@ -284,18 +450,29 @@ function band(a, b,    r, bit) {
 }
 # The IPv6 block is pfx::1000..pfx::1fff: the last group is always 4 hex
 # digits and the zeros before it are already compressed in pfx (RFC 5952).
+# The LAN6 range pfx::100..pfx::1ff likewise, 3 digits.
 function addr(off) {
-	if (fam == 6) return pfx sprintf("%x", 4096 + off)
+	if (fam == 6) return pfx sprintf("%x", base6 + off)
 	return net "." (b3 + int(off / 256)) "." (off % 256)
 }
 # An offset-sized value as an address; the block base is 4096 aligned (/20,
-# resp. ::1000/116), so offset & M == address & M for every M < 4096.
+# resp. ::1000/116), so offset & M == address & M for every M < 4096 (the
+# LAN: 256 aligned, M < 256).
 function dq(x) {
 	if (fam == 6) return "::" (x ? sprintf("%x", x) : "")
 	return "0.0." int(x / 256) "." (x % 256)
 }
+# Does rule r match a probe? proto tcp or udp with port p, or icmp with p
+# echo or timestamp.
+function hits(r, proto, p) {
+	if (rproto[r] == "any") return 1
+	if (rproto[r] != proto) return 0
+	if (proto == "icmp") return ricmp[r] == "icmp" || ricmp[r] == p
+	return rall[r] || ((r, p) in rpm)
+}
 /^[ \t]*(#|$)/ { next }
 {
+	sub(/[ \t]+#.*$/, "") # a comment after the action
 	if (NF != 3) fail("want: selector ports action")
 	n++; rsel[n] = $1; rports[n] = $2; ract[n] = $3
 	if ($1 == "all") {
@@ -304,61 +481,149 @@ function dq(x) {
 		rkind[n] = "range"
 		k = split(substr($1, 8), f, "-")
 		rlo[n] = f[1] + 0; rhi[n] = (k == 2) ? f[2] + 0 : rlo[n]
-		if (rhi[n] < rlo[n] || rhi[n] > 4095) fail("bad offset range")
+		if (rhi[n] < rlo[n] || rhi[n] > maxoff) fail("bad offset range")
 	} else if ($1 ~ /^offset&[0-9]+=[0-9]+$/) {
 		rkind[n] = "mask"
 		split(substr($1, 8), f, "=")
 		rmask[n] = f[1] + 0; rval[n] = f[2] + 0
-		if (rmask[n] > 4095 || band(rval[n], rmask[n]) != rval[n]) fail("bad mask")
+		if (rmask[n] > maxoff || band(rval[n], rmask[n]) != rval[n]) fail("bad mask")
 	} else fail("unknown selector")
-	if ($2 != "any" && $2 != "tcp") {
-		if ($2 !~ /^[0-9]+(,[0-9]+)*$/) fail("bad ports")
-		k = split($2, f, ",")
+	if ($2 == "any") {
+		rproto[n] = "any"
+	} else if ($2 == "tcp" || $2 == "udp") {
+		rproto[n] = $2; rall[n] = 1
+	} else if ($2 == "icmp" || $2 == "echo" || $2 == "timestamp") {
+		rproto[n] = "icmp"; ricmp[n] = $2
+		if ($2 == "timestamp" && fam == 6) fail("ICMPv6 has no timestamp")
+	} else {
+		rproto[n] = "tcp"; pl = $2
+		if (pl ~ /^u:/) { rproto[n] = "udp"; pl = substr(pl, 3) }
+		if (pl !~ /^[0-9]+(,[0-9]+)*$/) fail("bad ports")
+		rplist[n] = pl
+		k = split(pl, f, ",")
 		for (i = 1; i <= k; i++) rpm[n, f[i] + 0] = 1
 	}
 	if ($3 == "reset") {
-		if ($2 == "any") fail("reset needs tcp ports")
+		if (rproto[n] != "tcp") fail("reset needs tcp ports")
 	} else if (substr($3, 1, length(icmp)) == icmp) {
+		if (rproto[n] == "icmp") fail("ICMP is only dropped")
+		if (lan) fail("the LAN table serves both families: no ICMP rejects")
 		rtype[n] = substr($3, length(icmp) + 1)
 		if (!(rtype[n] in reason)) fail("unknown " icmp " type")
 	} else if ($3 != "drop") fail("unknown action (IPv" fam " table)")
 }
 '
 
-# -v ports=P,P,.. -v open=P,P,..
+# The truth: -v scan=TYPE (syn ack fin null xmas maimon window udp echo
+# timestamp ping-syn ping-ack arp) -v silent=0|1 -v ports=P,P,.. (the port
+# scan's) -v open=P,P,.. (OPEN_PORTS) -v dport=P (ping-syn, ping-ack)
+# -v daemons="OFF:PORT .." (the UDP sockets of the daemons) -v hosts=OFF,..
+# (the offsets that exist, ascending; empty: 0..maxoff).
 # shellcheck disable=SC2016
 readonly AWK_TRUTH='
+# What the lab answers a TCP probe of type t (syn ack fin null xmas maimon
+# window) to port p, as nmap reads it; "" for no answer. action is the rule
+# that matched (r), "" if none: the kernel.
+function tcp_answer(t, action, r, p) {
+	if (action == "drop") return ""
+	if (action != "reset" && action != "") return "filtered " reason[rtype[r]]
+	if (action == "" && (p in isopen)) {
+		# a listener (LISTEN socket)
+		if (t == "syn") return "open syn-ack"
+		if (t == "ack") return "unfiltered reset"
+		# FIN+ACK and the window scan (an ACK) get a RST, window 0
+		if (t == "maimon" || t == "window") return "closed reset"
+		return "" # fin, null, xmas: Linux drops them at a LISTEN socket
+	}
+	# no listener, or the rule RST: every segment without RST gets one
+	return t == "ack" ? "unfiltered reset" : "closed reset"
+}
+function udp_answer(action, r, off, p) {
+	if (action == "drop") return ""
+	if (action != "") {
+		# a port unreachable from the probed address (IPv6: rewritten)
+		if (rtype[r] == "port-unreachable") return "closed port-unreach"
+		return "filtered " reason[rtype[r]]
+	}
+	return ((off, p) in daemon) ? "open udp-response" : "closed port-unreach"
+}
+# The first rule that hits (proto, p) for the current host; sets R.
+function verdict(proto, p,    r) {
+	for (r = 1; r <= n; r++)
+		if (hm[r] && hits(r, proto, p)) {
+			R = r
+			return ract[r]
+		}
+	R = 0
+	return ""
+}
 END {
 	if (bad) exit 1
 	np = split(ports, P, ",")
 	k = split(open, f, ",")
 	for (i = 1; i <= k; i++) isopen[f[i] + 0] = 1
-	for (off = 0; off < 4096; off++) {
+	k = split(daemons, f, " ")
+	for (i = 1; i <= k; i++) {
+		split(f[i], g, ":")
+		daemon[g[1] + 0, g[2] + 0] = 1
+	}
+	if (hosts == "") {
+		nh = maxoff + 1
+		for (i = 1; i <= nh; i++) H[i] = i - 1
+	} else nh = split(hosts, H, ",")
+	silence = (scan == "syn" || scan == "ack" || scan == "window") ? "filtered no-response" : "open|filtered no-response"
+	for (hi = 1; hi <= nh; hi++) {
+		off = H[hi] + 0
 		for (r = 1; r <= n; r++)
 			hm[r] = rkind[r] == "all" ||
 			    (rkind[r] == "range" && off >= rlo[r] && off <= rhi[r]) ||
 			    (rkind[r] == "mask" && band(off, rmask[r]) == rval[r])
 		ip = addr(off)
+		if (scan == "arp") {
+			# every LAN host: ARP and ND are never filtered
+			print ip, "up", (fam == 6 ? "nd-response" : "arp-response")
+			continue
+		}
+		if (scan == "echo" || scan == "timestamp") {
+			# an ICMP reject does not make a host up; only drop is allowed
+			if (verdict("icmp", scan) == "") print ip, "up", scan "-reply"
+			continue
+		}
+		if (scan == "ping-syn" || scan == "ping-ack") {
+			action = verdict("tcp", dport)
+			a = tcp_answer(substr(scan, 6), action, R, dport)
+			# ICMP errors do not make a host up
+			if (a == "open syn-ack") print ip, "up", "syn-ack"
+			else if (a ~ / reset$/) print ip, "up", "reset"
+			continue
+		}
 		for (i = 1; i <= np; i++) {
-			p = P[i] + 0; action = ""
-			for (r = 1; r <= n; r++)
-				if (hm[r] && (rports[r] == "any" || rports[r] == "tcp" || ((r, p) in rpm))) {
-					action = ract[r]
-					break
-				}
-			if (action == "drop") continue
-			if (action == "") state = (p in isopen) ? "open syn-ack" : "closed reset"
-			else if (action == "reset") state = "closed reset"
-			else state = "filtered " reason[rtype[r]]
-			print ip, p, state
+			p = P[i] + 0
+			if (scan == "udp") {
+				action = verdict("udp", p)
+				a = udp_answer(action, R, off, p)
+			}
+			else {
+				action = verdict("tcp", p)
+				a = tcp_answer(scan, action, R, p)
+			}
+			if (a == "") {
+				if (!silent) continue
+				a = silence
+			}
+			print ip, p, a
 		}
 	}
 }
 '
 
-# The input chain's rules for one family's block; -v block=CIDR
+# The input chain's rules for one table; -v block=CIDR -v tag=COMMENT-PREFIX
 # shellcheck disable=SC2016
 readonly AWK_NFT='
+function dports(proto, list) {
+	if (list ~ /,/) { gsub(/,/, ", ", list); return " " proto " dport { " list " }" }
+	return " " proto " dport " list
+}
 END {
 	if (bad) exit 1
 	ip = (fam == 6) ? "ip6" : "ip"
@@ -366,63 +631,136 @@ END {
 		if (rkind[r] == "all") m = ip " daddr " block
 		else if (rkind[r] == "range") m = ip " daddr " addr(rlo[r]) (rhi[r] > rlo[r] ? "-" addr(rhi[r]) : "")
 		else m = ip " daddr " block " " ip " daddr & " dq(rmask[r]) " == " dq(rval[r])
-		if (rports[r] == "tcp") m = m " meta l4proto tcp"
-		else if (rports[r] ~ /,/) { p = rports[r]; gsub(/,/, ", ", p); m = m " tcp dport { " p " }" }
-		else if (rports[r] != "any") m = m " tcp dport " rports[r]
+		if (rproto[r] == "tcp" || rproto[r] == "udp")
+			m = m (rall[r] ? " meta l4proto " rproto[r] : dports(rproto[r], rplist[r]))
+		else if (rproto[r] == "icmp") {
+			# neighbour discovery was accepted before these
+			if (ricmp[r] == "icmp") m = m " meta l4proto " (fam == 6 ? "ipv6-icmp" : "icmp")
+			else m = m (fam == 6 ? " icmpv6" : " icmp") " type " ricmp[r] "-request"
+		}
 		if (ract[r] == "drop") verb = "drop"
 		else if (ract[r] == "reset") verb = "reject with tcp reset"
 		else verb = "reject with " (fam == 6 ? "icmpv6" : "icmp") " type " rtype[r]
 		printf "\t\t%s counter %s comment \"%s%s %s %s\"\n", m, verb,
-		    (fam == 6 ? "ipv6 " : ""), rsel[r], rports[r], ract[r]
+		    tag, rsel[r], rports[r], ract[r]
 	}
 }
 '
 
-truth4() {
-	rule_table | awk -v fam=4 -v net=198.18 -v b3=$((16 * ID)) \
-		-v ports="$PORTS" -v open="$OPEN_PORTS" "$AWK_RULES$AWK_TRUTH"
+# Block offsets (DNS_HOSTS..) -> "OFF:PORT .." of the daemons' UDP sockets.
+daemon_sockets() {
+	local o out=()
+	for o in ${DNS_HOSTS//,/ }; do out+=("$o:53" "$o:69"); done
+	for o in ${NTP_HOSTS//,/ }; do out+=("$o:123"); done
+	for o in ${SNMP_HOSTS//,/ }; do out+=("$o:161"); done
+	for o in ${MEMCACHED_HOSTS//,/ }; do out+=("$o:11211"); done
+	# by address, then port
+	printf '%s\n' "${out[@]}" | sort -t: -k1,1n -k2,2n | paste -sd ' '
 }
 
-truth6() {
-	rule_table6 | awk -v fam=6 -v pfx="$NET6" \
-		-v ports="$PORTS" -v open="$OPEN_PORTS" "$AWK_RULES$AWK_TRUTH"
+# The address of block offset OFF, family 4 or 6.
+block_addr() { # FAMILY OFF
+	if (($1 == 4)); then
+		echo "198.18.$((16 * ID + $2 / 256)).$(($2 % 256))"
+	else
+		printf '%s%x\n' "$NET6" $((4096 + $2))
+	fi
+}
+# The address of LAN offset OFF, family 4 or 6.
+lan_addr() { # FAMILY OFF
+	if (($1 == 4)); then
+		echo "198.19.$((240 + ID)).$2"
+	else
+		printf '%s%x\n' "$LINK6" $((256 + $2))
+	fi
+}
+# The daemon hosts (block offsets, ascending, once each).
+daemon_hosts() {
+	tr , '\n' <<<"$DNS_HOSTS,$NTP_HOSTS,$SNMP_HOSTS,$MEMCACHED_HOSTS" | sort -nu
+}
+
+# The truth of one family (4 or 6) of the blocks or (with --lan) the LAN.
+truth_of() { # FAMILY
+	local ports=$PORTS table=rule_table loc
+	[[ $SCAN != udp ]] || ports=$UDP_PORTS
+	if [[ $LAN == 1 || $SCAN == arp ]]; then
+		if (($1 == 4)); then
+			loc=(-v net=198.19 -v b3=$((240 + ID)))
+		else
+			loc=(-v pfx="$LINK6")
+		fi
+		loc+=(-v lan=1 -v hosts="$LAN_HOSTS")
+		table=lan_table
+	else
+		if (($1 == 4)); then
+			loc=(-v net=198.18 -v b3=$((16 * ID)))
+		else
+			loc=(-v pfx="$NET6")
+			table=rule_table6
+		fi
+		loc+=(-v daemons="$(daemon_sockets)")
+	fi
+	"$table" | awk -v fam="$1" "${loc[@]}" -v scan="$SCAN" -v silent="$SILENT" \
+		-v ports="$ports" -v open="$OPEN_PORTS" -v dport="$PROBE_PORT" \
+		"$AWK_RULES$AWK_TRUTH"
 }
 
 truth() {
 	case $FAMILY in
-	4) truth4 ;;
-	6) truth6 ;;
-	all) truth4 && truth6 ;;
+	4) truth_of 4 ;;
+	6) truth_of 6 ;;
+	all)
+		truth_of 4
+		# ICMPv6 has no timestamp: all is the IPv4 part
+		[[ $SCAN == timestamp ]] || truth_of 6
+		;;
 	esac
 }
 
 ruleset() {
-	local rules4 rules6 loss=
+	local rules4 rules6 lan4 lan6 loss=
 	rules4=$(rule_table | awk -v fam=4 -v net=198.18 -v b3=$((16 * ID)) \
-		-v block="$BLOCK" "$AWK_RULES$AWK_NFT")
+		-v block="$BLOCK" -v tag= "$AWK_RULES$AWK_NFT")
 	rules6=$(rule_table6 | awk -v fam=6 -v pfx="$NET6" \
-		-v block="$BLOCK6" "$AWK_RULES$AWK_NFT")
-	# Neighbour discovery is exempt, as ARP (not seen by inet tables) is:
-	# a lost probe of the neighbour's reachability would not be random loss
-	# but, after 3 in a row, every answer lost until it is resolved again.
+		-v block="$BLOCK6" -v tag="ipv6 " "$AWK_RULES$AWK_NFT")
+	lan4=$(lan_table | awk -v fam=4 -v lan=1 -v net=198.19 -v b3=$((240 + ID)) \
+		-v block="$LAN_NET" -v tag="lan " "$AWK_RULES$AWK_NFT")
+	lan6=$(lan_table | awk -v fam=6 -v lan=1 -v pfx="$LINK6" \
+		-v block="$LAN6_NET" -v tag="lan ipv6 " "$AWK_RULES$AWK_NFT")
 	((LOSS == 0)) || printf -v loss '\t\t%s\n' \
-		'icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept comment "neighbour discovery: no loss"' \
 		"numgen random mod 100 < $LOSS counter drop comment \"loss $LOSS%\""
-	# Replies (SYN-ACK, RST, and the ICMP/RST made by reject) pass the
-	# output chain, so the loss applies to them too. The silent blocks die at
-	# ingress, before routing, conntrack or the input chain; the counters
-	# tell benchmarks how much arrived.
+	# Neighbour discovery is never dropped, as ARP (not seen by inet tables)
+	# is not: by a table's any/icmp rule it would break the LAN (the IPv6
+	# LAN host that drops everything still answers ND, as the IPv4 one
+	# answers ARP), and a lost probe of the neighbour's reachability would
+	# not be random loss but, after 3 in a row, every answer lost until it
+	# is resolved again.
+	# Replies (SYN-ACK, RST, UDP answers, and the ICMP/RST made by reject)
+	# pass the output chain, so the loss applies to them too. The silent
+	# blocks die at ingress, before routing, conntrack or the input chain;
+	# the counters tell benchmarks how much arrived.
+	# The kernel sends an IPv6 AnyIP address's ICMPv6 errors (and nft's
+	# rejects, which are the kernel's) from lab0's address; for a UDP port
+	# unreachable that reads as a router's "filtered", not the host's
+	# "closed". So the output chain sets their source to the probed address,
+	# the inner packet's destination (at 48 + 24 bytes; 48 + 6 is its next
+	# header), checksum updated by nft. TCP's ICMPv6 errors stay as they are.
 	cat <<EOF
 table inet lab {
 	chain input {
 		type filter hook input priority filter; policy accept;
+		icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept comment "neighbour discovery: never dropped"
 $loss$rules4
 $rules6
+$lan4
+$lan6
 		counter comment "to the kernel: listener or RST"
 	}
 	chain output {
 		type filter hook output priority filter; policy accept;
-${loss}		counter comment "sent"
+		icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept comment "neighbour discovery: never dropped"
+${loss}		icmpv6 type destination-unreachable icmpv6 code port-unreachable @nh,432,8 17 @nh,576,64 $NET6_HEX counter ip6 saddr set @nh,576,128 comment "udp port unreachable from the probed address"
+		counter comment "sent"
 	}
 }
 table netdev lab {
@@ -451,10 +789,13 @@ need_tools() {
 		python3) pkg=python3 ;;
 		awk) pkg=mawk ;;
 		flock | setsid) pkg=util-linux ;;
+		dnsmasq) pkg=dnsmasq-base ;;
+		chronyd) pkg=chrony ;;
+		snmpd | memcached) pkg=$tool ;;
 		*) pkg=coreutils ;;
 		esac
 		if ! command -v "$tool" >/dev/null 2>&1; then
-			echo "lab.sh: '$tool' not found: install the Debian package $pkg (apt-get install -y $pkg)" >&2
+			echo "lab.sh: '$tool' not found: install the Debian package $pkg (scripts/deps.sh test does, without starting its service)" >&2
 			missing=1
 		fi
 	done
@@ -501,6 +842,23 @@ listener_pid() {
 	[[ $pid =~ ^[0-9]+$ ]] && is_listener "$pid" && echo "$pid"
 }
 
+# The daemons `up` starts; each NAME has RUN_DIR/NAME.pid (its pid, recorded
+# by `up`), NAME.log, and files of its own in RUN_DIR.
+readonly DAEMONS="dnsmasq chronyd snmpd memcached"
+
+# The recorded pid of daemon NAME if that process still runs it: its command
+# line names a file in RUN_DIR (with the slash: lab 1's is no prefix of
+# lab 10's), so a reused pid is never killed.
+daemon_pid() { # NAME
+	local pid cmdline
+	[[ -r $RUN_DIR/$1.pid ]] || return 1
+	pid=$(<"$RUN_DIR/$1.pid")
+	[[ $pid =~ ^[0-9]+$ ]] && running "$pid" || return 1
+	[[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$1" ]] || return 1
+	cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
+	[[ $cmdline == *"$RUN_DIR/"* ]] && echo "$pid"
+}
+
 # Serialises up/down across ids: two concurrent runs would tear down each
 # other's half-built lab. Locks this script file, so nothing is left behind.
 take_lock() {
@@ -513,6 +871,12 @@ teardown() {
 	local - pid pids=() alive=() tries b
 	set +e
 	pid=$(listener_pid) && pids+=("$pid")
+	for b in $DAEMONS; do
+		pid=$(daemon_pid "$b") && pids+=("$pid")
+	done
+	# memcached leaves its event loop on SIGTERM only at its once-a-second
+	# clock tick, and has nothing to save.
+	pid=$(daemon_pid memcached) && kill -KILL "$pid" 2>/dev/null
 	# Anything else still inside the namespace would keep it (and its veth)
 	# alive after `ip netns del`.
 	if ns_exists; then
@@ -520,13 +884,13 @@ teardown() {
 	fi
 	if ((${#pids[@]} > 0)); then
 		kill "${pids[@]}" 2>/dev/null
-		for ((tries = 0; tries < 30; tries++)); do
+		for ((tries = 0; tries < 150; tries++)); do
 			alive=()
 			for pid in "${pids[@]}"; do
 				running "$pid" && alive+=("$pid")
 			done
 			((${#alive[@]} > 0)) || break
-			sleep 0.1
+			sleep 0.02
 		done
 		((${#alive[@]} == 0)) || kill -KILL "${alive[@]}" 2>/dev/null
 	fi
@@ -537,10 +901,11 @@ teardown() {
 		for b in "$BLOCK6_NET" "$SILENT_BLOCK6"; do
 			ip -6 route del "$b" dev "$HOST_IF" 2>/dev/null
 		done
-		# takes the addresses and the link routes with it
+		# takes the addresses (the LAN's too) and the link routes with it
 		ip link del dev "$HOST_IF" 2>/dev/null
 	fi
 	ns_exists && ip netns del "$NS" 2>/dev/null
+	# configurations, logs, pid files, snmpd's persistent data, TFTP root
 	rm -rf "$RUN_DIR"
 	rmdir "$RUN_ROOT" 2>/dev/null
 	return 0
@@ -582,38 +947,169 @@ while True:
 EOF
 }
 
+# Starts a process in the namespace, in the background: COMMAND... runs as
+# NAME, its pid recorded in RUN_DIR/NAME.pid, its output in RUN_DIR/NAME.log.
+# setsid+nohup: it must outlive this script and its caller's session (CI
+# runners kill their process group); 9<&- drops the lock. Every exec keeps
+# the pid (setsid forks only for a process group leader, which a background
+# job of a script is not).
+spawn() { # NAME COMMAND...
+	local name=$1
+	shift
+	setsid nohup ip netns exec "$NS" "$@" \
+		</dev/null >>"$RUN_DIR/$name.log" 2>&1 9<&- &
+	echo "$!" >"$RUN_DIR/$name.pid"
+}
+
 start_listener() {
-	local py pid deadline listening missing p
-	py=$(python_bin)
 	write_listener
-	# setsid+nohup: the listener must outlive this script and its caller's
-	# session (CI runners kill their process group); 9<&- drops the lock.
-	setsid nohup ip netns exec "$NS" "$py" -I "$RUN_DIR/listener.py" \
-		"$LISTENER_TAG" "$ID" "$OPEN_PORTS" \
-		</dev/null >>"$RUN_DIR/listener.log" 2>&1 9<&- &
-	pid=$!
-	echo "$pid" >"$RUN_DIR/listener.pid"
+	spawn listener "$(python_bin)" -I "$RUN_DIR/listener.py" \
+		"$LISTENER_TAG" "$ID" "$OPEN_PORTS"
+}
+
+# --- the UDP daemons -------------------------------------------------------------
+
+# The addresses of the daemon hosts OFFSETS (comma separated), family 4 or 6.
+daemon_addrs() { # FAMILY OFFSETS
+	local o
+	for o in ${2//,/ }; do block_addr "$1" "$o"; done
+}
+
+# Each daemon runs in the foreground in the namespace, from a configuration
+# in RUN_DIR that reads nothing of the host's, writes only into RUN_DIR and
+# binds only its daemon hosts' addresses (real addresses on lo: a socket
+# bound to one answers from it, so an answer comes from the probed address
+# and port; TFTP's from another port of it, as TFTP does). As root: the
+# namespace is theirs alone, and RUN_DIR is root's.
+start_daemons() {
+	local a addrs=() list=
+	# dnsmasq: DNS and TFTP. No upstream, no /etc/hosts, no /etc/resolv.conf:
+	# it answers the names of .lab itself and refuses the rest (an answer
+	# all the same). The TFTP root is empty: a read request gets an error
+	# packet, one datagram, no transfer to time out.
+	mapfile -t addrs < <(daemon_addrs 4 "$DNS_HOSTS"; daemon_addrs 6 "$DNS_HOSTS")
+	mkdir -p "$RUN_DIR/tftp"
+	{
+		echo "# synsweep lab $ID: DNS (53) and TFTP (69) on its daemon hosts"
+		echo "port=53"
+		echo "bind-interfaces"
+		for a in "${addrs[@]}"; do echo "listen-address=$a"; done
+		echo "no-resolv"
+		echo "no-hosts"
+		echo "local=/lab/"
+		echo "host-record=ns.lab,${addrs[0]}"
+		echo "enable-tftp"
+		echo "tftp-root=$RUN_DIR/tftp"
+		echo "user=root"
+		echo "log-facility=$RUN_DIR/dnsmasq.log"
+	} >"$RUN_DIR/dnsmasq.conf"
+	spawn dnsmasq dnsmasq --keep-in-foreground --pid-file= \
+		--conf-file="$RUN_DIR/dnsmasq.conf"
+
+	# chronyd: serves its own clock (local stratum 8: answers unsynchronised,
+	# no sources); -x: never adjusts the system clock, which the namespace
+	# shares with the host. No command port or socket (the socket's path
+	# would be every lab's). One bindaddress per family.
+	cat >"$RUN_DIR/chrony.conf" <<EOF
+# synsweep lab $ID: NTP (123) on its NTP host
+bindaddress $(daemon_addrs 4 "$NTP_HOSTS")
+bindaddress $(daemon_addrs 6 "$NTP_HOSTS")
+allow 198.18.0.0/15
+allow 2001:2::/48
+local stratum 8
+cmdport 0
+bindcmdaddress /
+pidfile $RUN_DIR/chronyd.self.pid
+EOF
+	spawn chronyd chronyd -n -x -u root -f "$RUN_DIR/chrony.conf" \
+		-l "$RUN_DIR/chronyd.log"
+
+	# snmpd: v1/v2c, read-only community public (v3 only answers discovery).
+	# -C: no configuration but this one; -m '': no MIB files (Debian ships
+	# few; the agent answers by OID); -I -smux: no SMUX listener on TCP 199
+	# of every address. Its persistent data goes to RUN_DIR, not
+	# /var/lib/snmp.
+	for a in $(daemon_addrs 4 "$SNMP_HOSTS"); do list+=,udp:$a:161; done
+	for a in $(daemon_addrs 6 "$SNMP_HOSTS"); do list+=,udp6:[$a]:161; done
+	cat >"$RUN_DIR/snmpd.conf" <<EOF
+# synsweep lab $ID: SNMP (161) on its daemon hosts
+agentaddress ${list#,}
+rocommunity public
+rocommunity6 public
+sysdescr synsweep lab $ID
+EOF
+	mkdir -p "$RUN_DIR/snmp"
+	spawn snmpd env SNMP_PERSISTENT_DIR="$RUN_DIR/snmp" snmpd -f -C \
+		-c "$RUN_DIR/snmpd.conf" -m '' -I -smux -Lf "$RUN_DIR/snmpd.log"
+
+	# memcached: UDP only (-p 0: no TCP; UDP is off by default), one
+	# thread, little memory. Its -P (a pid file of its own) names RUN_DIR on
+	# its command line, which daemon_pid looks for.
+	list=
+	for a in $(daemon_addrs 4 "$MEMCACHED_HOSTS"); do list+=,$a; done
+	for a in $(daemon_addrs 6 "$MEMCACHED_HOSTS"); do list+=,[$a]; done
+	spawn memcached memcached -U 11211 -p 0 -l "${list#,}" -u root -t 1 \
+		-m 8 -c 64 -P "$RUN_DIR/memcached.self.pid"
+}
+
+# "NAME PROTO ADDRESS:PORT" (as ss prints it) for every socket `up` waits for.
+expected_sockets() {
+	local p o a port name
+	for p in ${OPEN_PORTS//,/ }; do
+		echo "listener tcp 0.0.0.0:$p"
+		echo "listener tcp [::]:$p"
+	done
+	for o in $(daemon_sockets); do
+		port=${o#*:}
+		o=${o%:*}
+		case $port in
+		53 | 69) name=dnsmasq ;;
+		123) name=chronyd ;;
+		161) name=snmpd ;;
+		11211) name=memcached ;;
+		esac
+		a=$(block_addr 4 "$o")
+		echo "$name udp $a:$port"
+		a=$(block_addr 6 "$o")
+		echo "$name udp [$a]:$port"
+	done
+}
+
+# Waits until the listener and every daemon listen; on failure (one exited,
+# or LISTEN_TIMEOUT) says which and shows its log.
+wait_ready() {
+	local expected listening missing names name pid deadline bad
+	expected=$(expected_sockets)
 	deadline=$((SECONDS + LISTEN_TIMEOUT))
 	while :; do
-		listening=$(ip netns exec "$NS" ss -Hltn | awk '{ print $4 }')
-		missing=
-		for p in ${OPEN_PORTS//,/ }; do
-			grep -qxF "0.0.0.0:$p" <<<"$listening" || missing+=" 0.0.0.0:$p"
-			grep -qxF "[::]:$p" <<<"$listening" || missing+=" [::]:$p"
-		done
+		listening=$(ip netns exec "$NS" ss -Hltun | awk '{ print $1, $5 }')
+		# the expected sockets not (yet) listening
+		missing=$(awk 'NR == FNR { have[$0] = 1; next }
+			!(($2 " " $3) in have)' <(echo "$listening") <(echo "$expected"))
 		[[ -z $missing ]] && return 0
-		if ! running "$pid"; then
-			say "the listener exited before listening on:$missing; its log:"
-			sed 's/^/  /' "$RUN_DIR/listener.log" >&2
-			return 1
-		fi
-		if ((SECONDS >= deadline)); then
-			say "the listener is not listening on:$missing after ${LISTEN_TIMEOUT}s; its log:"
-			sed 's/^/  /' "$RUN_DIR/listener.log" >&2
-			return 1
-		fi
-		sleep 0.1
+		mapfile -t names < <(awk '{ print $1 }' <<<"$missing" | sort -u)
+		bad=()
+		for name in "${names[@]}"; do
+			pid=$(<"$RUN_DIR/$name.pid")
+			running "$pid" || bad+=("$name")
+		done
+		((${#bad[@]} == 0 && SECONDS < deadline)) || break
+		sleep 0.05
 	done
+	((${#bad[@]} > 0)) || bad=("${names[@]}")
+	for name in "${bad[@]}"; do
+		if running "$(<"$RUN_DIR/$name.pid")"; then
+			say "$name is not listening after ${LISTEN_TIMEOUT}s on:$(missing_of "$name" "$missing"); its log:"
+		else
+			say "$name exited before listening on:$(missing_of "$name" "$missing"); its log:"
+		fi
+		sed 's/^/  /' "$RUN_DIR/$name.log" >&2
+		[[ -s $RUN_DIR/$name.log ]] || echo "  (empty)" >&2
+	done
+	return 1
+}
+missing_of() { # NAME MISSING
+	awk -v n="$1" '$1 == n { printf " %s", $3 }' <<<"$2"
 }
 
 # --- commands --------------------------------------------------------------------
@@ -631,7 +1127,7 @@ up_exit() {
 
 cmd_up() {
 	need_root
-	need_tools ip ss nft python3 awk flock setsid nohup
+	need_tools ip ss nft python3 awk flock setsid nohup dnsmasq chronyd snmpd memcached
 	[[ -d /proc/sys/net/ipv6 ]] || die "this kernel has no IPv6 (boot without ipv6.disable=1)"
 	take_lock
 	teardown # a leftover lab with this id, if any
@@ -667,6 +1163,27 @@ cmd_up() {
 	# AnyIP: the whole block is local, no per-address setup.
 	ip -n "$NS" route add local "$BLOCK" dev lo
 	ip -6 -n "$NS" route add local "$BLOCK6" dev lo
+	# ... but the daemon hosts are real addresses too: a daemon binds them
+	# (AnyIP would need IP_FREEBIND, and IPv6 errors would come from lab0's
+	# address). The LAN hosts are addresses on lab0: the namespace answers
+	# ARP and neighbour solicitations for them, and for no other address of
+	# the LAN (its prefix routes lead back over lab0). nodad: usable at once,
+	# and no DAD noise. The IPv6 LAN hosts are deprecated (preferred_lft 0):
+	# they answer as any address does, but the kernel picks lab0's own
+	# address (the gateway's) as the source where it chooses one (the
+	# AnyIP addresses' ICMPv6 errors), as it did before the LAN existed.
+	local o
+	{
+		for o in $(daemon_hosts); do
+			echo "address add $(block_addr 4 "$o")/32 dev lo"
+			echo "address add $(block_addr 6 "$o")/128 dev lo nodad"
+		done
+		for o in ${LAN_HOSTS//,/ }; do
+			echo "address add $(lan_addr 4 "$o")/24 dev $NS_IF"
+			echo "address add $(lan_addr 6 "$o")/64 dev $NS_IF nodad preferred_lft 0"
+		done
+	} | ip -n "$NS" -batch -
+	ip addr add "$LAN_SOURCE_IP/24" dev "$HOST_IF"
 
 	# ICMP errors are rate limited per destination (icmp_ratelimit: 6, then
 	# ~1/s) and per namespace (icmp_msgs_per_sec/burst: ~1000/s). A scan is
@@ -697,13 +1214,17 @@ cmd_up() {
 	ip -6 route add "$BLOCK6_NET" via "$GATEWAY_IP6" dev "$HOST_IF"
 	ip -6 route add "$SILENT_BLOCK6" via "$GATEWAY_IP6" dev "$HOST_IF"
 
+	# both at once: each takes a few tens of ms to listen
 	start_listener
+	start_daemons
+	wait_ready
 
 	UP_DONE=1
 	trap - EXIT INT TERM HUP
 	say "lab $ID up: $HOST_IF $SOURCE_IP -> $GATEWAY_IP," \
 		"$SOURCE_IP6 -> $GATEWAY_IP6 ($NS_MAC), blocks $BLOCK $BLOCK6," \
-		"silent $SILENT_BLOCK $SILENT_BLOCK6, loss $LOSS%"
+		"silent $SILENT_BLOCK $SILENT_BLOCK6, LAN $LAN_NET $LAN6_NET," \
+		"daemons $DAEMONS, loss $LOSS%"
 }
 
 cmd_down() {
@@ -715,7 +1236,11 @@ cmd_down() {
 }
 
 is_up() {
-	ns_exists && link_exists && listener_pid >/dev/null
+	local name
+	ns_exists && link_exists && listener_pid >/dev/null || return 1
+	for name in $DAEMONS; do
+		daemon_pid "$name" >/dev/null || return 1
+	done
 }
 
 cmd_status() {
@@ -759,6 +1284,19 @@ cmd_info() {
 	echo "LAB_SILENT_BLOCK6=$SILENT_BLOCK6"
 	echo "LAB_PORTS=$PORTS"
 	echo "LAB_OPEN_PORTS=$OPEN_PORTS"
+	echo "LAB_UDP_PORTS=$UDP_PORTS"
+	# the daemons' sockets, ADDRESS:PORT/udp (IPv6 in brackets)
+	local o list4=() list6=()
+	for o in $(daemon_sockets); do
+		list4+=("$(block_addr 4 "${o%:*}"):${o#*:}/udp")
+		list6+=("[$(block_addr 6 "${o%:*}")]:${o#*:}/udp")
+	done
+	echo "LAB_DAEMONS=$(IFS=,; echo "${list4[*]}")"
+	echo "LAB_DAEMONS6=$(IFS=,; echo "${list6[*]}")"
+	echo "LAB_LAN=$LAN_NET"
+	echo "LAB_LAN_SOURCE=$LAN_SOURCE_IP"
+	echo "LAB_LAN6=$LAN6_NET"
+	echo "LAB_LAN_SOURCE6=$SOURCE_IP6"
 }
 
 case $CMD in

@@ -207,6 +207,7 @@ fn check_module<M: ProbeModule>(module: &M, ports: &str, answer: Answer) {
                 let receiver = Receiver {
                     module,
                     validator: &validator,
+                    space: &space,
                     dedup: Dedup::for_space(std::sync::Arc::new(space.clone()), None),
                     counters: &counters,
                     show: StateSet::ALL,

@@ -75,10 +75,9 @@ impl Dedup {
     pub fn first_time(&mut self, addr: IpAddr, proto: Protocol, port: u16) -> bool {
         match self {
             Dedup::Exact { space, seen } => {
-                // Validated replies come from scanned probes; if one does
-                // not, let it through rather than hide a result.
+                // The receiver passes only replies to scanned probes.
                 let Some(index) = space.index_of(addr, proto, port) else {
-                    return true;
+                    return false;
                 };
                 seen.set(index)
             }

@@ -195,6 +195,7 @@ pub fn run<M: ProbeModule>(
         let receiver = Receiver {
             module: maker.module,
             validator,
+            space: maker.space,
             dedup,
             counters: &counters,
             show,

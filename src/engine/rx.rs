@@ -13,6 +13,7 @@ use super::stats::{Counters, RxTally};
 use crate::domain::StateSet;
 use crate::link::RxLink;
 use crate::probe::{ProbeModule, Validator, Verdict};
+use crate::targets::ProbeSpace;
 use crate::wire::reply::parse_frame;
 use hdrhistogram::Histogram;
 use std::io;
@@ -45,6 +46,10 @@ pub struct Received {
 pub struct Receiver<'a, M: ProbeModule> {
     pub module: &'a M,
     pub validator: &'a Validator,
+    /// What was scanned: a reply for anything else is not ours, whatever
+    /// it carries (a UDP answer's cookie can be as short as the source
+    /// port's few bits).
+    pub space: &'a ProbeSpace,
     pub dedup: Dedup,
     pub counters: &'a Counters,
     pub show: StateSet,
@@ -83,7 +88,9 @@ impl<M: ProbeModule> Receiver<'_, M> {
         rtt_us: &mut Histogram<u64>,
     ) {
         tally.received += 1;
-        let Some(v) = judge(self.module, self.validator, frame) else {
+        let Some(v) = judge(self.module, self.validator, frame)
+            .filter(|v| self.space.index_of(v.addr, v.proto, v.port).is_some())
+        else {
             tally.dropped += 1;
             return;
         };

@@ -40,7 +40,7 @@ pub type Neighbors = HashMap<IpAddr, MacAddr>;
 pub struct ProbeMaker<'a, M: ProbeModule> {
     pub module: &'a M,
     templates: &'a Templates<M>,
-    space: &'a ProbeSpace,
+    pub space: &'a ProbeSpace,
     permutation: &'a Permutation,
     key: &'a CookieKey,
     /// Our address in each family; unspecified where the scan has no

@@ -227,7 +227,7 @@ pub fn builtin() -> Vec<(Vec<u16>, Payload)> {
     // initiator cookie (bytes 0..8) back.
     v.push((vec![500], Payload::echoing("ike", ike_main_mode(), 0, 8)));
     // SIP (RFC 3261): OPTIONS; every response copies the Call-ID.
-    let sip = b"OPTIONS sip:nm SIP/2.0\r\nVia: SIP/2.0/UDP nm;branch=z9hG4bK-synsweep;rport\r\nFrom: <sip:nm@nm>;tag=synsweep\r\nTo: <sip:nm2@nm2>\r\nCall-ID: 0000000000000000@synsweep\r\nCSeq: 42 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\nContact: <sip:nm@nm>\r\nAccept: application/sdp\r\n\r\n".to_vec();
+    let sip = b"OPTIONS sip:probe@synsweep.invalid SIP/2.0\r\nVia: SIP/2.0/UDP synsweep.invalid;branch=z9hG4bKsynsweep;rport\r\nMax-Forwards: 70\r\nTo: <sip:probe@synsweep.invalid>\r\nFrom: <sip:scan@synsweep.invalid>;tag=synsweep\r\nCall-ID: 0000000000000000@synsweep.invalid\r\nCSeq: 1 OPTIONS\r\nContact: <sip:scan@synsweep.invalid>\r\nAccept: application/sdp\r\nContent-Length: 0\r\n\r\n".to_vec();
     let call_id = sip
         .windows(9)
         .position(|w| w == b"Call-ID: ")

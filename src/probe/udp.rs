@@ -271,6 +271,11 @@ impl ProbeModule for UdpScan {
                     let mut dgram = vec![0u8; UDP_HEADER];
                     dgram[4..6].copy_from_slice(&len.to_be_bytes());
                     dgram.extend_from_slice(&p.bytes);
+                    // The identifier field is written per probe and its sum
+                    // added then: the template's sum must not hold it too.
+                    if let Some((at, len, _)) = p.field {
+                        dgram[UDP_HEADER + at..UDP_HEADER + at + len].fill(0);
+                    }
                     FrameTemplate::new(params, IPPROTO_UDP, &dgram)
                 })
                 .collect(),
@@ -328,6 +333,12 @@ impl ProbeModule for UdpScan {
                     })?;
                 let cookie = v.cookie(KIND, reply.dst, u.dst_port, reply.src, probed);
                 if probed == u.src_port && !self.echoes(probed, cookie, u.payload) {
+                    return None;
+                }
+                // From another port, only TFTP's answers to a read request:
+                // DATA, ERROR or OACK (RFC 1350, RFC 2347). The port we
+                // chose is then all that ties it to our probe.
+                if probed != u.src_port && !matches!(u.payload, [0, 3 | 5 | 6, ..]) {
                     return None;
                 }
                 Some(Verdict {
@@ -407,5 +418,213 @@ impl UdpScan {
             ts_echo: None,
             mac: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cookie::CookieKey;
+    use crate::probe::payloads::builtin;
+    use crate::probe::tcp::tests::{params, validator};
+    use crate::wire::reply::parse_frame;
+    use crate::wire::reply::tests::{TARGET4, TARGET6, US4, US6, ip, unreachable_frame};
+    use etherparse::{PacketBuilder, SlicedPacket, TransportSlice};
+
+    fn scan() -> UdpScan {
+        UdpScan::new(PayloadTable::new(builtin()))
+    }
+
+    /// The probe of (`port`, `variant`) from `us` to `them`.
+    fn probe(m: &UdpScan, v: &Validator, us: &str, them: &str, port: u16, variant: u16) -> Vec<u8> {
+        let sport = UdpScan::port_for(v.key(), v.ports(), ip(us), ip(them), port);
+        let cookie = v.cookie(KIND, ip(us), sport, ip(them), port);
+        let mut buf = vec![0; m.max_frame_len()];
+        let n = m.write(
+            &m.template(&params(us)),
+            &mut buf,
+            &ProbeFields {
+                dst: ip(them),
+                proto: Protocol::Udp,
+                variant,
+                src_port: sport,
+                dst_port: port,
+                cookie,
+                tsval: 0,
+            },
+        );
+        buf.truncate(n);
+        buf
+    }
+
+    /// A UDP datagram from the probe's target back to its sender.
+    fn answer(probe: &[u8], from_port: Option<u16>, payload: &[u8]) -> Vec<u8> {
+        let p = SlicedPacket::from_ethernet(probe).unwrap();
+        let Some(TransportSlice::Udp(u)) = p.transport else {
+            panic!("a UDP probe")
+        };
+        let r = parse_frame(probe).unwrap();
+        let b = PacketBuilder::ethernet2([2; 6], [4; 6]);
+        let b = match (r.dst, r.src) {
+            (IpAddr::V4(f), IpAddr::V4(t)) => b.ipv4(f.octets(), t.octets(), 61),
+            (IpAddr::V6(f), IpAddr::V6(t)) => b.ipv6(f.octets(), t.octets(), 61),
+            _ => unreachable!(),
+        };
+        let mut out = Vec::new();
+        b.udp(from_port.unwrap_or(u.destination_port()), u.source_port())
+            .write(&mut out, payload)
+            .unwrap();
+        out
+    }
+
+    fn payload_of(frame: &[u8]) -> Vec<u8> {
+        match SlicedPacket::from_ethernet(frame).unwrap().transport {
+            Some(TransportSlice::Udp(u)) => u.payload().to_vec(),
+            _ => panic!("UDP"),
+        }
+    }
+
+    #[test]
+    fn every_payloads_probe_has_a_valid_checksum_and_a_fresh_identifier() {
+        let m = scan();
+        let v = validator(CookieKey::random());
+        let table = PayloadTable::new(builtin());
+        let ports: Vec<u16> = (0..=u16::MAX)
+            .filter(|&p| !table.by_port[p as usize].is_empty())
+            .collect();
+        assert!(ports.len() >= 12, "{ports:?}");
+        for port in ports.iter().copied().chain([9999]) {
+            for variant in 0..table.variants(port) {
+                for (us, them) in [(US4, TARGET4), (US6, TARGET6)] {
+                    let f = probe(&m, &v, us, them, port, variant);
+                    let p = SlicedPacket::from_ethernet(&f).unwrap();
+                    let Some(TransportSlice::Udp(u)) = &p.transport else {
+                        panic!()
+                    };
+                    let want = match (ip(us), ip(them)) {
+                        (IpAddr::V4(s), IpAddr::V4(d)) => u
+                            .to_header()
+                            .calc_checksum_ipv4_raw(s.octets(), d.octets(), u.payload())
+                            .unwrap(),
+                        (IpAddr::V6(s), IpAddr::V6(d)) => u
+                            .to_header()
+                            .calc_checksum_ipv6_raw(s.octets(), d.octets(), u.payload())
+                            .unwrap(),
+                        _ => unreachable!(),
+                    };
+                    let name = table.payload(table.id(port, variant)).name;
+                    assert_eq!(u.checksum(), want, "{name} ({port}) {us}");
+                    assert_eq!(usize::from(u.length()), 8 + u.payload().len());
+                    assert!(v.our_port(u.source_port()));
+                    // The identifier differs from another run's.
+                    if table.payload(table.id(port, variant)).field.is_some() {
+                        let other = validator(CookieKey::random());
+                        let g = probe(&m, &other, us, them, port, variant);
+                        assert_ne!(payload_of(&f), payload_of(&g), "{name}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn answers_count_only_with_our_identifier_port_and_address() {
+        let m = scan();
+        let v = validator(CookieKey::random());
+        for (us, them) in [(US4, TARGET4), (US6, TARGET6)] {
+            // DNS: an answer echoes the query's id (and all of it).
+            let f = probe(&m, &v, us, them, 53, 0);
+            let query = payload_of(&f);
+            let mut reply = query.clone();
+            reply[2] |= 0x80;
+            let good = answer(&f, None, &reply);
+            let r = parse_frame(&good).unwrap();
+            let got = m.classify(&r, &v).expect("a DNS answer with our id");
+            assert_eq!(
+                (got.addr, got.proto, got.port, got.state, got.reason),
+                (
+                    ip(them),
+                    Protocol::Udp,
+                    53,
+                    State::Open,
+                    Reason::UdpResponse
+                )
+            );
+            // The wrong id; the wrong port of ours; another address.
+            let mut wrong = reply.clone();
+            wrong[1] ^= 1;
+            assert!(
+                m.classify(&parse_frame(&answer(&f, None, &wrong)).unwrap(), &v)
+                    .is_none()
+            );
+            let mut to_other_port = good.clone();
+            let sport_at = to_other_port.len() - reply.len() - 6;
+            to_other_port[sport_at] ^= 1;
+            assert!(
+                m.classify(&parse_frame(&to_other_port).unwrap(), &v)
+                    .is_none()
+            );
+            let mut r = parse_frame(&good).unwrap();
+            r.src = ip(if us == US4 {
+                "198.18.9.9"
+            } else {
+                "2001:2:0:300::9"
+            });
+            assert!(m.classify(&r, &v).is_none());
+            // TFTP answers from a port of its own: an ERROR or DATA does,
+            // anything else from there does not.
+            let f = probe(&m, &v, us, them, 69, 0);
+            let error = answer(&f, Some(40000), b"\x00\x05\x00\x01no\x00");
+            let got = m.classify(&parse_frame(&error).unwrap(), &v);
+            assert_eq!(got.map(|v| (v.port, v.state)), Some((69, State::Open)));
+            let echo = answer(&f, Some(40000), &payload_of(&f));
+            assert!(m.classify(&parse_frame(&echo).unwrap(), &v).is_none());
+            // A port without an identifier: any answer to our port counts.
+            let f = probe(&m, &v, us, them, 9999, 0);
+            let hi = answer(&f, None, b"hi");
+            let r = parse_frame(&hi).unwrap();
+            assert_eq!(m.classify(&r, &v).map(|v| v.port), Some(9999));
+        }
+    }
+
+    #[test]
+    fn port_unreachable_quoting_our_datagram_is_closed_and_forgeries_are_not() {
+        let m = scan();
+        let v = validator(CookieKey::random());
+        for (us, them, code) in [(US4, TARGET4, 3), (US6, TARGET6, 4)] {
+            let f = probe(&m, &v, us, them, 161, 0);
+            let quote = if us == US4 { 28 } else { 48 };
+            let r = unreachable_frame(ip(them), code, &f, quote);
+            let got = m.classify(&parse_frame(&r).unwrap(), &v).expect("ours");
+            assert_eq!(
+                (got.addr, got.port, got.state, got.reason),
+                (ip(them), 161, State::Closed, Reason::PortUnreach)
+            );
+            // From a router: filtered.
+            let router = ip(if us == US4 {
+                "198.18.0.1"
+            } else {
+                "2001:2:0:300::1"
+            });
+            let r = unreachable_frame(router, code, &f, quote);
+            assert_eq!(
+                m.classify(&parse_frame(&r).unwrap(), &v).map(|v| v.state),
+                Some(State::Filtered)
+            );
+            // The quote with another source port, or another IP ID or flow label.
+            let mut other_port = f.clone();
+            let l4 = if us == US4 { 34 } else { 54 };
+            other_port[l4 + 1] ^= 1;
+            let r = unreachable_frame(ip(them), code, &other_port, quote);
+            assert!(m.classify(&parse_frame(&r).unwrap(), &v).is_none());
+            let mut other_mark = f.clone();
+            other_mark[if us == US4 { 19 } else { 17 }] ^= 1;
+            let r = unreachable_frame(ip(them), code, &other_mark, quote);
+            assert!(m.classify(&parse_frame(&r).unwrap(), &v).is_none());
+        }
+        assert_eq!(
+            m.silence(Protocol::Udp),
+            (State::OpenFiltered, Reason::NoResponse)
+        );
     }
 }

@@ -45,10 +45,10 @@ echo "== first results"
 head -n 6 "$out/results.csv"
 echo "== results by state and reason (synsweep | lab ground truth)"
 tail -n +2 "$out/results.csv" | awk -F, '{print $4, $5}' | sort | uniq -c >"$out/got"
-scripts/lab.sh truth --id "$id" --family all | awk '{print $3, $4}' | sort | uniq -c >"$out/want"
+scripts/lab.sh truth --id "$id" --family all --silent | awk '{print $3, $4}' | sort | uniq -c >"$out/want"
 paste "$out/got" "$out/want" | column -t
 tail -n +2 "$out/results.csv" | awk -F, '{print $1, $2, $4, $5}' | sort >"$out/got.lines"
-scripts/lab.sh truth --id "$id" --family all | sort >"$out/want.lines"
+scripts/lab.sh truth --id "$id" --family all --silent | sort >"$out/want.lines"
 if cmp -s "$out/got.lines" "$out/want.lines"; then
 	echo "== every result matches the lab's ground truth exactly ($(wc -l <"$out/want.lines") lines)"
 else

@@ -275,7 +275,231 @@ fn forged_replies_are_dropped_counted_and_never_reported() {
     let (valid, dropped) = (numbers[1], numbers[3]);
     let forged = forged.load(Relaxed);
     assert_eq!(forged, 800 * KINDS as u64, "forged for 800 probes");
-    assert_eq!(valid, want.len() as u64, "{line}");
+    let answered = want.values().filter(|(_, r)| r != "no-response").count();
+    assert_eq!(valid, answered as u64, "{line}");
+    assert!(dropped >= forged, "{forged} forged, {line}");
+    eprintln!("{forged} forged frames; the scan: {line}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A UDP probe as the forger saw it on the wire.
+struct SeenUdp {
+    frame: Vec<u8>,
+    us: IpAddr,
+    target: IpAddr,
+    our_port: u16,
+    port: u16,
+    payload: Vec<u8>,
+    macs: ([u8; 6], [u8; 6]),
+}
+
+fn seen_udp(frame: &[u8]) -> Option<SeenUdp> {
+    let p = SlicedPacket::from_ethernet(frame).ok()?;
+    let Some(TransportSlice::Udp(udp)) = &p.transport else {
+        return None;
+    };
+    let (us, target) = match &p.net {
+        Some(NetSlice::Ipv4(ip)) => (
+            IpAddr::V4(ip.header().source_addr()),
+            IpAddr::V4(ip.header().destination_addr()),
+        ),
+        Some(NetSlice::Ipv6(ip)) => (
+            IpAddr::V6(ip.header().source_addr()),
+            IpAddr::V6(ip.header().destination_addr()),
+        ),
+        _ => return None,
+    };
+    // Our probes only, not the lab's answers.
+    if !(61000..=61255).contains(&udp.source_port()) {
+        return None;
+    }
+    Some(SeenUdp {
+        frame: frame.to_vec(),
+        us,
+        target,
+        our_port: udp.source_port(),
+        port: udp.destination_port(),
+        payload: udp.payload().to_vec(),
+        macs: (
+            frame[6..12].try_into().unwrap(),
+            frame[0..6].try_into().unwrap(),
+        ),
+    })
+}
+
+/// A UDP datagram from `from`'s `port` to our `to_port`.
+fn udp_from(p: &SeenUdp, from: IpAddr, to_port: u16, payload: &[u8]) -> Vec<u8> {
+    let (to_mac, from_mac) = p.macs;
+    let b = PacketBuilder::ethernet2(from_mac, to_mac);
+    let b = match (from, p.us) {
+        (IpAddr::V4(f), IpAddr::V4(u)) => b.ipv4(f.octets(), u.octets(), 64),
+        (IpAddr::V6(f), IpAddr::V6(u)) => b.ipv6(f.octets(), u.octets(), 64),
+        _ => unreachable!(),
+    };
+    let mut out = Vec::new();
+    b.udp(p.port, to_port).write(&mut out, payload).unwrap();
+    out
+}
+
+/// A port unreachable from the target quoting `quote`.
+fn port_unreachable(p: &SeenUdp, quote: &[u8]) -> Vec<u8> {
+    let (to_mac, from_mac) = p.macs;
+    let mut out = Vec::new();
+    let b = PacketBuilder::ethernet2(from_mac, to_mac);
+    match (p.target, p.us) {
+        (IpAddr::V4(f), IpAddr::V4(u)) => b
+            .ipv4(f.octets(), u.octets(), 64)
+            .icmpv4(Icmpv4Type::DestinationUnreachable(
+                DestUnreachableHeader::from_values(3, 0).unwrap(),
+            ))
+            .write(&mut out, quote)
+            .unwrap(),
+        (IpAddr::V6(f), IpAddr::V6(u)) => b
+            .ipv6(f.octets(), u.octets(), 64)
+            .icmpv6(Icmpv6Type::DestinationUnreachable(
+                DestUnreachableCode::Port,
+            ))
+            .write(&mut out, quote)
+            .unwrap(),
+        _ => unreachable!(),
+    }
+    out
+}
+
+/// Every forgery of one UDP probe (the wrong DNS id for DNS probes only);
+/// none of them may validate.
+fn udp_forgeries(p: &SeenUdp) -> Vec<(&'static str, Vec<u8>)> {
+    let ip = p.frame[14..].to_vec();
+    let l4 = if p.us.is_ipv4() { 20 } else { 40 };
+    let mut other_port = ip.clone();
+    other_port[l4 + 1] ^= 1;
+    let mut other_mark = ip.clone();
+    other_mark[if p.us.is_ipv4() { 5 } else { 3 }] ^= 1;
+    let quote = |q: &[u8]| q[..(l4 + 8 + 8).min(q.len())].to_vec();
+    let right = udp_from(p, p.target, p.our_port, &p.payload);
+    let mut out = vec![
+        (
+            "UDP answer to another port of ours",
+            udp_from(p, p.target, p.our_port ^ 1, &p.payload),
+        ),
+        (
+            "UDP answer from an address never probed",
+            udp_from(p, never_probed(p.target), p.our_port, &p.payload),
+        ),
+        (
+            "port unreachable quoting another source port",
+            port_unreachable(p, &quote(&other_port)),
+        ),
+        (
+            "port unreachable quoting another IP ID or flow label",
+            port_unreachable(p, &quote(&other_mark)),
+        ),
+        ("truncated UDP answer", right[..14 + l4 + 6].to_vec()),
+    ];
+    if p.port == 53 && p.payload.len() > 12 {
+        let mut wrong_id = p.payload.clone();
+        wrong_id[1] ^= 1;
+        wrong_id[2] |= 0x80;
+        out.push((
+            "DNS answer with another id",
+            udp_from(p, p.target, p.our_port, &wrong_id),
+        ));
+    }
+    out
+}
+
+#[test]
+fn forged_udp_and_icmp_replies_are_dropped_counted_and_never_reported() {
+    let Some((lab, _, dir)) = lab_test(
+        "forged_udp_and_icmp_replies_are_dropped_counted_and_never_reported",
+        7,
+        None,
+    ) else {
+        return;
+    };
+    // 256 hosts of each family, the daemons' hosts (16, 17) among them.
+    let targets = lab.first_hosts(256);
+    let want = lab.within(
+        &lab.truth_for(&["--family", "all", "--scan", "udp", "--silent"]),
+        256,
+    );
+    let (ready, done, forged) = (
+        AtomicBool::new(false),
+        AtomicBool::new(false),
+        AtomicU64::new(0),
+    );
+    let ns = std::fs::File::open(format!("/run/netns/{}", lab.get("LAB_NS"))).unwrap();
+    let out = dir.join("r.csv");
+    let o = std::thread::scope(|s| {
+        let forger = s.spawn(|| {
+            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let index = nix::net::if_::if_nametoindex("lab0").unwrap();
+            let sock = PacketSocket::open(index, libc::ETH_P_ALL as u16).unwrap();
+            ready.store(true, Relaxed);
+            let mut kinds = std::collections::BTreeSet::new();
+            let (mut buf, mut probes) = (vec![0u8; 2048], 0);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !done.load(Relaxed) && Instant::now() < deadline {
+                let Some(n) = sock
+                    .recv_timeout(&mut buf, Duration::from_millis(50))
+                    .unwrap()
+                else {
+                    continue;
+                };
+                let Some(p) = seen_udp(&buf[..n]) else {
+                    continue;
+                };
+                probes += 1;
+                if probes > 1500 {
+                    continue;
+                }
+                for (kind, frame) in udp_forgeries(&p) {
+                    sock.send(&frame).unwrap();
+                    forged.fetch_add(1, Relaxed);
+                    kinds.insert((kind, p.us.is_ipv6()));
+                }
+            }
+            kinds
+        });
+        while !ready.load(Relaxed) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let o = run_bounded(
+            lab.scan()
+                .args([&targets, "-sU", "-p", lab.get("LAB_UDP_PORTS")])
+                .args(["--rate", "4000", "--wait", "2", "--show", "all"])
+                .args(["--format", "csv", "-o", out.to_str().unwrap()]),
+            Duration::from_secs(60),
+        );
+        done.store(true, Relaxed);
+        let kinds = forger.join().unwrap();
+        assert_eq!(kinds.len(), 2 * 6, "every kind in both families: {kinds:?}");
+        o
+    });
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got: Results = read_csv_of(&out)
+        .into_iter()
+        .map(|((ip, proto, port), v)| {
+            assert_eq!(proto, "udp");
+            ((ip, port), v)
+        })
+        .collect();
+    assert!(
+        got == want,
+        "forgeries were reported: {}",
+        diff(&got, &want)
+    );
+    let log = stderr(&o);
+    let line = log.lines().find(|l| l.starts_with("received")).unwrap();
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let (valid, duplicates, dropped) = (numbers[1], numbers[2], numbers[3]);
+    let forged = forged.load(Relaxed);
+    // SNMP's two probes (v1, v2c) draw two answers a port.
+    let answered = want.values().filter(|(_, r)| r != "no-response").count();
+    assert_eq!(valid - duplicates, answered as u64, "{line}");
     assert!(dropped >= forged, "{forged} forged, {line}");
     eprintln!("{forged} forged frames; the scan: {line}");
     std::fs::remove_dir_all(dir).unwrap();

@@ -153,33 +153,46 @@ impl Lab {
         self.block6().split('/').next().unwrap().parse().unwrap()
     }
 
-    /// The lab's IPv4 ground truth: (ip, port) -> (state, reason).
+    /// The lab's IPv4 ground truth of a SYN scan that reports every
+    /// state (silences included): (ip, port) -> (state, reason).
     pub fn truth(&self) -> Results {
         self.truth_of("4")
     }
 
-    /// The ground truth of family `4`, `6` or `all`; addresses in Rust's
-    /// spelling (RFC 5952 for IPv6), as synsweep writes them.
+    /// The SYN scan's ground truth of family `4`, `6` or `all`, silences
+    /// included (what `--show all` reports); addresses in Rust's spelling
+    /// (RFC 5952 for IPv6), as synsweep writes them.
     pub fn truth_of(&self, family: &str) -> Results {
-        let o = run(Command::new("bash").arg(lab_script()).args([
-            "truth",
-            "--id",
-            &self.id.to_string(),
-            "--family",
-            family,
-        ]));
-        assert!(o.status.success(), "lab.sh truth failed: {}", stderr(&o));
+        self.truth_for(&["--family", family, "--silent"])
+    }
+
+    /// `lab.sh truth` with `args` (`--scan TYPE`, `--family`, `--silent`,
+    /// `--lan`): port lines as (ip, port) -> (state, reason), host lines
+    /// ("IP up REASON") as (ip, 0) -> ("up", reason).
+    pub fn truth_for(&self, args: &[&str]) -> Results {
+        let o = run(Command::new("bash")
+            .arg(lab_script())
+            .args(["truth", "--id", &self.id.to_string()])
+            .args(args));
+        assert!(
+            o.status.success(),
+            "lab.sh truth {args:?} failed: {}",
+            stderr(&o)
+        );
         let mut t = BTreeMap::new();
         for line in stdout(&o).lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
-            assert_eq!(f.len(), 4, "truth line {line:?}");
-            let prev = t.insert(
-                (canonical_ip(f[0]), f[1].parse().unwrap()),
-                (f[2].to_string(), f[3].to_string()),
-            );
+            let (key, value) = match f[..] {
+                [ip, "up", reason] => ((canonical_ip(ip), 0), ("up", reason)),
+                [ip, port, state, reason] => {
+                    ((canonical_ip(ip), port.parse().unwrap()), (state, reason))
+                }
+                _ => panic!("truth line {line:?}"),
+            };
+            let prev = t.insert(key, (value.0.to_string(), value.1.to_string()));
             assert!(prev.is_none(), "truth lists {line:?} twice");
         }
-        assert!(!t.is_empty());
+        assert!(!t.is_empty(), "lab.sh truth {args:?} is empty");
         t
     }
 
@@ -248,9 +261,22 @@ impl Drop for Lab {
     }
 }
 
-/// Rows of a CSV result file, header checked: (ip, port) -> (state, reason),
-/// failing on any (ip, port) reported twice.
+/// Rows of a CSV result file of a TCP scan, header checked: (ip, port) ->
+/// (state, reason), failing on any (ip, port) reported twice.
 pub fn read_csv_results(path: &Path) -> BTreeMap<(String, u16), (String, String)> {
+    read_csv_of(path)
+        .into_iter()
+        .map(|((ip, proto, port), v)| {
+            assert_eq!(proto, "tcp", "{ip} {port}");
+            ((ip, port), v)
+        })
+        .collect()
+}
+
+/// Rows of a CSV result file of any scan: (ip, proto, port) -> (state,
+/// reason), failing on any (ip, proto, port) reported twice. A reply's TTL
+/// is never 0; silence's and an ARP answer's always are.
+pub fn read_csv_of(path: &Path) -> BTreeMap<(String, String, u16), (String, String)> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("ip,port,proto,state,reason,ttl,ts"));
@@ -258,14 +284,15 @@ pub fn read_csv_results(path: &Path) -> BTreeMap<(String, u16), (String, String)
     for line in lines {
         let f: Vec<&str> = line.split(',').collect();
         assert_eq!(f.len(), 7, "csv line {line:?}");
-        assert_eq!(f[2], "tcp");
+        assert!(["tcp", "udp", "icmp"].contains(&f[2]), "{line}");
         let ttl: u8 = f[5].parse().expect("ttl");
-        assert!(ttl > 0);
+        let no_ttl = f[4] == "no-response" || f[4] == "arp-response";
+        assert_eq!(ttl == 0, no_ttl, "ttl of {line}");
         let ts: u64 = f[6].parse().expect("ts");
         assert!(ts > 1_700_000_000, "timestamp {ts}");
         assert_eq!(canonical_ip(f[0]), f[0], "address spelling: {line}");
         let prev = out.insert(
-            (f[0].to_string(), f[1].parse().unwrap()),
+            (f[0].to_string(), f[2].to_string(), f[1].parse().unwrap()),
             (f[3].to_string(), f[4].to_string()),
         );
         assert!(prev.is_none(), "reported twice: {line}");
@@ -349,10 +376,15 @@ pub fn read_csv_with_repeats(path: &std::path::Path) -> (Results, usize) {
 /// A scan through loss, with retries: nothing it reports may be false (state
 /// and reason as the truth has them), it finds at least 99.9% of the open
 /// ports, and the retries' answers show as duplicates.
+/// Through loss, silence may also stand for an answer that was lost: a
+/// `no-response` line is false only where the truth has no such probe.
 pub fn assert_lossy_results(got: &Results, truth: &Results, log: &str) {
     let false_lines: Vec<_> = got
         .iter()
-        .filter(|(k, v)| truth.get(*k) != Some(v))
+        .filter(|(k, v)| match truth.get(*k) {
+            Some(t) => t != *v && v.1 != "no-response",
+            None => true,
+        })
         .take(10)
         .collect();
     assert!(false_lines.is_empty(), "false results: {false_lines:?}");
@@ -363,4 +395,64 @@ pub fn assert_lossy_results(got: &Results, truth: &Results, log: &str) {
         "found {open_got} of {open_truth} open ports"
     );
     assert!(log.contains("duplicate"), "{log}");
+}
+
+impl Lab {
+    /// The first `n` hosts of each block, as one target list.
+    pub fn first_hosts(&self, n: u32) -> String {
+        let (b4, b6) = (self.base4(), self.base6());
+        format!(
+            "{}-{},{}-{}",
+            b4,
+            std::net::Ipv4Addr::from(u32::from(b4) + n - 1),
+            b6,
+            std::net::Ipv6Addr::from(u128::from(b6) + u128::from(n) - 1)
+        )
+    }
+
+    /// The host's offset in its block (IPv4 or IPv6).
+    pub fn offset(&self, ip: &str) -> u128 {
+        match ip.parse::<std::net::IpAddr>().unwrap() {
+            std::net::IpAddr::V4(a) => {
+                u128::from(u32::from(a).wrapping_sub(u32::from(self.base4())))
+            }
+            std::net::IpAddr::V6(a) => u128::from(a).wrapping_sub(u128::from(self.base6())),
+        }
+    }
+
+    /// `results` of the hosts of offset below `n` only.
+    pub fn within(&self, results: &Results, n: u128) -> Results {
+        results
+            .iter()
+            .filter(|((ip, _), _)| self.offset(ip) < n)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+}
+
+/// (address, port) -> (state, reason) from nmap's XML.
+pub fn nmap_results(xml: &str) -> Results {
+    assert!(!xml.contains("<extraports"), "nmap collapsed ports: {xml}");
+    let mut out = Results::new();
+    let mut addr = String::new();
+    let mut port = None;
+    for part in xml.split('<') {
+        let attr = |name: &str| -> String {
+            let start = part
+                .find(&format!(" {name}=\""))
+                .unwrap_or_else(|| panic!("{name} in <{part}"))
+                + name.len()
+                + 3;
+            part[start..].split('"').next().unwrap().to_string()
+        };
+        if part.starts_with("address ") && !part.contains("addrtype=\"mac\"") {
+            addr = canonical_ip(&attr("addr"));
+        } else if part.starts_with("port ") {
+            port = Some(attr("portid").parse::<u16>().unwrap());
+        } else if part.starts_with("state ") && part.contains("reason=") {
+            let p = port.take().expect("a port before its state");
+            out.insert((addr.clone(), p), (attr("state"), attr("reason")));
+        }
+    }
+    out
 }

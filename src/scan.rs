@@ -571,14 +571,8 @@ fn run_phases<M: ProbeModule>(
             &mut writer,
             None,
             &None,
-        );
-        let pass = match pass {
-            Ok(p) => p,
-            Err(e) => {
-                writer.discard();
-                return Err(e);
-            }
-        };
+        )
+        .inspect_err(|_| writer.discard())?;
         for (ip, mac) in writer.take_hosts() {
             if let Some(mac) = mac {
                 neighbors.insert(ip, mac);
@@ -621,14 +615,8 @@ fn run_phases<M: ProbeModule>(
             &mut writer,
             None,
             &None,
-        );
-        let pass = match pass {
-            Ok(p) => p,
-            Err(e) => {
-                writer.discard();
-                return Err(e);
-            }
-        };
+        )
+        .inspect_err(|_| writer.discard())?;
         let hosts = writer.take_hosts();
         eprintln!(
             "synsweep: discovery: {} hosts up of {}",
@@ -674,7 +662,7 @@ fn run_phases<M: ProbeModule>(
         space: Arc::new(space),
         ..quiet
     };
-    let pass = match run_pass(
+    let pass = run_pass(
         &c,
         interrupt,
         module,
@@ -682,13 +670,8 @@ fn run_phases<M: ProbeModule>(
         &mut writer,
         Some(&neighbors),
         &None,
-    ) {
-        Ok(p) => p,
-        Err(e) => {
-            writer.discard();
-            return Err(e);
-        }
-    };
+    )
+    .inspect_err(|_| writer.discard())?;
     finish(
         &c,
         module,

@@ -14,6 +14,7 @@ use etherparse::{
     Icmpv4Type, Icmpv6Type, NetSlice, PacketBuilder, SlicedPacket, TransportSlice,
     icmpv4::DestUnreachableHeader, icmpv6::DestUnreachableCode,
 };
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -31,6 +32,21 @@ struct Seen {
     macs: ([u8; 6], [u8; 6]),
 }
 
+/// A packet's (source, destination).
+fn addresses(p: &SlicedPacket) -> Option<(IpAddr, IpAddr)> {
+    match &p.net {
+        Some(NetSlice::Ipv4(ip)) => Some((
+            IpAddr::V4(ip.header().source_addr()),
+            IpAddr::V4(ip.header().destination_addr()),
+        )),
+        Some(NetSlice::Ipv6(ip)) => Some((
+            IpAddr::V6(ip.header().source_addr()),
+            IpAddr::V6(ip.header().destination_addr()),
+        )),
+        _ => None,
+    }
+}
+
 fn seen(frame: &[u8]) -> Option<Seen> {
     let p = SlicedPacket::from_ethernet(frame).ok()?;
     let Some(TransportSlice::Tcp(tcp)) = &p.transport else {
@@ -39,17 +55,7 @@ fn seen(frame: &[u8]) -> Option<Seen> {
     if !tcp.syn() || tcp.ack() {
         return None;
     }
-    let (us, target) = match &p.net {
-        Some(NetSlice::Ipv4(ip)) => (
-            IpAddr::V4(ip.header().source_addr()),
-            IpAddr::V4(ip.header().destination_addr()),
-        ),
-        Some(NetSlice::Ipv6(ip)) => (
-            IpAddr::V6(ip.header().source_addr()),
-            IpAddr::V6(ip.header().destination_addr()),
-        ),
-        _ => return None,
-    };
+    let (us, target) = addresses(&p)?;
     Some(Seen {
         frame: frame.to_vec(),
         us,
@@ -117,7 +123,7 @@ fn never_probed(target: IpAddr) -> IpAddr {
 const KINDS: usize = 9;
 
 /// Every forgery of one probe; none of them may validate.
-fn forgeries(p: &Seen) -> Vec<(&'static str, Vec<u8>)> {
+fn forgeries(p: &Seen) -> Forgeries {
     let ip_start = 14;
     let seq_at = p.frame.len() - 36 + 4; // our SYN carries 36 bytes of TCP
     let mut wrong_seq = p.frame[ip_start..].to_vec();
@@ -168,6 +174,77 @@ fn forgeries(p: &Seen) -> Vec<(&'static str, Vec<u8>)> {
     ]
 }
 
+/// Forged frames, each named by its kind.
+type Forgeries = Vec<(&'static str, Vec<u8>)>;
+
+/// Runs `scan` while a forger in the lab's namespace answers each of the
+/// first `probes` probes it sees (`see`) with `forge`'s frames; returns the
+/// scan's output, the kinds forged in each family (kind, IPv6?), and how
+/// many frames were forged.
+fn scan_while_forging<P>(
+    lab: &Lab,
+    scan: &mut std::process::Command,
+    see: fn(&[u8]) -> Option<P>,
+    forge: fn(&P) -> Forgeries,
+    is_v6: fn(&P) -> bool,
+    probes: usize,
+) -> (std::process::Output, BTreeSet<(&'static str, bool)>, u64) {
+    let (ready, done, forged) = (
+        AtomicBool::new(false),
+        AtomicBool::new(false),
+        AtomicU64::new(0),
+    );
+    let ns = std::fs::File::open(format!("/run/netns/{}", lab.get("LAB_NS"))).unwrap();
+    std::thread::scope(|s| {
+        let forger = s.spawn(|| {
+            // This thread only: into the lab's namespace, onto its veth.
+            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            let index = nix::net::if_::if_nametoindex("lab0").unwrap();
+            let sock = PacketSocket::open(index, libc::ETH_P_ALL as u16).unwrap();
+            ready.store(true, Relaxed);
+            let mut kinds = BTreeSet::new();
+            let (mut buf, mut seen) = (vec![0u8; 2048], 0);
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !done.load(Relaxed) && Instant::now() < deadline {
+                let Some(n) = sock
+                    .recv_timeout(&mut buf, Duration::from_millis(50))
+                    .unwrap()
+                else {
+                    continue;
+                };
+                let Some(p) = see(&buf[..n]) else { continue };
+                seen += 1;
+                if seen > probes {
+                    continue;
+                }
+                for (kind, frame) in forge(&p) {
+                    sock.send(&frame).unwrap();
+                    forged.fetch_add(1, Relaxed);
+                    kinds.insert((kind, is_v6(&p)));
+                }
+            }
+            kinds
+        });
+        while !ready.load(Relaxed) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let o = run_bounded(scan, Duration::from_secs(60));
+        done.store(true, Relaxed);
+        (o, forger.join().unwrap(), forged.load(Relaxed))
+    })
+}
+
+/// The summary line "received N frames: V valid, D duplicate, X dropped":
+/// (line, valid, duplicates, dropped).
+fn received(log: &str) -> (&str, u64, u64, u64) {
+    let line = log.lines().find(|l| l.starts_with("received")).unwrap();
+    let n: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    (line, n[1], n[2], n[3])
+}
+
 #[test]
 fn forged_replies_are_dropped_counted_and_never_reported() {
     let Some((lab, _, dir)) = lab_test(
@@ -177,103 +254,34 @@ fn forged_replies_are_dropped_counted_and_never_reported() {
     ) else {
         return;
     };
-    let truth = lab.truth_of("all");
     // 256 hosts of each family.
-    let (base4, base6) = (lab.base4(), lab.base6());
-    let targets = format!(
-        "{}-{},{}-{}",
-        base4,
-        std::net::Ipv4Addr::from(u32::from(base4) + 255),
-        base6,
-        std::net::Ipv6Addr::from(u128::from(base6) + 255)
-    );
-    let want: Results = truth
-        .into_iter()
-        .filter(|((ip, _), _)| match ip.parse::<IpAddr>().unwrap() {
-            IpAddr::V4(a) => u32::from(a) - u32::from(base4) < 256,
-            IpAddr::V6(a) => u128::from(a) - u128::from(base6) < 256,
-        })
-        .collect();
-
-    let (ready, done, forged) = (
-        AtomicBool::new(false),
-        AtomicBool::new(false),
-        AtomicU64::new(0),
-    );
-    let ns = std::fs::File::open(format!("/run/netns/{}", lab.get("LAB_NS"))).unwrap();
+    let want = lab.within(&lab.truth_of("all"), 256);
     let out = dir.join("r.csv");
-    let o = std::thread::scope(|s| {
-        let forger = s.spawn(|| {
-            // This thread only: into the lab's namespace, onto its veth.
-            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-            let index = nix::net::if_::if_nametoindex("lab0").unwrap();
-            let sock = PacketSocket::open(index, libc::ETH_P_ALL as u16).unwrap();
-            ready.store(true, Relaxed);
-            let mut kinds = std::collections::BTreeSet::new();
-            let (mut buf, mut probes) = (vec![0u8; 2048], 0);
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while !done.load(Relaxed) && Instant::now() < deadline {
-                let Some(n) = sock
-                    .recv_timeout(&mut buf, Duration::from_millis(50))
-                    .unwrap()
-                else {
-                    continue;
-                };
-                let Some(p) = seen(&buf[..n]) else { continue };
-                // Forge for a few hundred probes of each family.
-                probes += 1;
-                if probes > 800 {
-                    continue;
-                }
-                for (kind, frame) in forgeries(&p) {
-                    sock.send(&frame).unwrap();
-                    forged.fetch_add(1, Relaxed);
-                    kinds.insert((kind, p.us.is_ipv6()));
-                }
-            }
-            kinds
-        });
-        while !ready.load(Relaxed) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let o = run_bounded(
-            lab.scan()
-                .args([&targets, "-p", lab.ports(), "--rate", "4000", "--wait", "2"])
-                .args([
-                    "--show",
-                    "all",
-                    "--format",
-                    "csv",
-                    "-o",
-                    out.to_str().unwrap(),
-                ]),
-            Duration::from_secs(60),
-        );
-        done.store(true, Relaxed);
-        let kinds = forger.join().unwrap();
-        assert_eq!(
-            kinds.len(),
-            2 * KINDS,
-            "every kind in both families: {kinds:?}"
-        );
-        o
-    });
+    let (o, kinds, forged) = scan_while_forging(
+        &lab,
+        lab.scan()
+            .args([&lab.first_hosts(256), "-p", lab.ports()])
+            .args(["--rate", "4000", "--wait", "2", "--show", "all"])
+            .args(["--format", "csv", "-o", out.to_str().unwrap()]),
+        seen,
+        forgeries,
+        |p| p.us.is_ipv6(),
+        800,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        kinds.len(),
+        2 * KINDS,
+        "every kind in both families: {kinds:?}"
+    );
     let got = read_csv_results(&out);
     assert!(
         got == want,
         "forgeries were reported: {}",
         diff(&got, &want)
     );
-    // received N frames: V valid, D duplicate, X dropped
     let log = stderr(&o);
-    let line = log.lines().find(|l| l.starts_with("received")).unwrap();
-    let numbers: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    let (valid, dropped) = (numbers[1], numbers[3]);
-    let forged = forged.load(Relaxed);
+    let (line, valid, _, dropped) = received(&log);
     assert_eq!(forged, 800 * KINDS as u64, "forged for 800 probes");
     let answered = want.values().filter(|(_, r)| r != "no-response").count();
     assert_eq!(valid, answered as u64, "{line}");
@@ -298,17 +306,7 @@ fn seen_udp(frame: &[u8]) -> Option<SeenUdp> {
     let Some(TransportSlice::Udp(udp)) = &p.transport else {
         return None;
     };
-    let (us, target) = match &p.net {
-        Some(NetSlice::Ipv4(ip)) => (
-            IpAddr::V4(ip.header().source_addr()),
-            IpAddr::V4(ip.header().destination_addr()),
-        ),
-        Some(NetSlice::Ipv6(ip)) => (
-            IpAddr::V6(ip.header().source_addr()),
-            IpAddr::V6(ip.header().destination_addr()),
-        ),
-        _ => return None,
-    };
+    let (us, target) = addresses(&p)?;
     // Our probes only, not the lab's answers.
     if !(61000..=61255).contains(&udp.source_port()) {
         return None;
@@ -368,7 +366,7 @@ fn port_unreachable(p: &SeenUdp, quote: &[u8]) -> Vec<u8> {
 
 /// Every forgery of one UDP probe (the wrong DNS id for DNS probes only);
 /// none of them may validate.
-fn udp_forgeries(p: &SeenUdp) -> Vec<(&'static str, Vec<u8>)> {
+fn udp_forgeries(p: &SeenUdp) -> Forgeries {
     let ip = p.frame[14..].to_vec();
     let l4 = if p.us.is_ipv4() { 20 } else { 40 };
     let mut other_port = ip.clone();
@@ -418,65 +416,24 @@ fn forged_udp_and_icmp_replies_are_dropped_counted_and_never_reported() {
         return;
     };
     // 256 hosts of each family, the daemons' hosts (16, 17) among them.
-    let targets = lab.first_hosts(256);
     let want = lab.within(
         &lab.truth_for(&["--family", "all", "--scan", "udp", "--silent"]),
         256,
     );
-    let (ready, done, forged) = (
-        AtomicBool::new(false),
-        AtomicBool::new(false),
-        AtomicU64::new(0),
-    );
-    let ns = std::fs::File::open(format!("/run/netns/{}", lab.get("LAB_NS"))).unwrap();
     let out = dir.join("r.csv");
-    let o = std::thread::scope(|s| {
-        let forger = s.spawn(|| {
-            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
-            let index = nix::net::if_::if_nametoindex("lab0").unwrap();
-            let sock = PacketSocket::open(index, libc::ETH_P_ALL as u16).unwrap();
-            ready.store(true, Relaxed);
-            let mut kinds = std::collections::BTreeSet::new();
-            let (mut buf, mut probes) = (vec![0u8; 2048], 0);
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while !done.load(Relaxed) && Instant::now() < deadline {
-                let Some(n) = sock
-                    .recv_timeout(&mut buf, Duration::from_millis(50))
-                    .unwrap()
-                else {
-                    continue;
-                };
-                let Some(p) = seen_udp(&buf[..n]) else {
-                    continue;
-                };
-                probes += 1;
-                if probes > 1500 {
-                    continue;
-                }
-                for (kind, frame) in udp_forgeries(&p) {
-                    sock.send(&frame).unwrap();
-                    forged.fetch_add(1, Relaxed);
-                    kinds.insert((kind, p.us.is_ipv6()));
-                }
-            }
-            kinds
-        });
-        while !ready.load(Relaxed) {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let o = run_bounded(
-            lab.scan()
-                .args([&targets, "-sU", "-p", lab.get("LAB_UDP_PORTS")])
-                .args(["--rate", "4000", "--wait", "2", "--show", "all"])
-                .args(["--format", "csv", "-o", out.to_str().unwrap()]),
-            Duration::from_secs(60),
-        );
-        done.store(true, Relaxed);
-        let kinds = forger.join().unwrap();
-        assert_eq!(kinds.len(), 2 * 6, "every kind in both families: {kinds:?}");
-        o
-    });
+    let (o, kinds, forged) = scan_while_forging(
+        &lab,
+        lab.scan()
+            .args([&lab.first_hosts(256), "-sU", "-p", lab.get("LAB_UDP_PORTS")])
+            .args(["--rate", "4000", "--wait", "2", "--show", "all"])
+            .args(["--format", "csv", "-o", out.to_str().unwrap()]),
+        seen_udp,
+        udp_forgeries,
+        |p| p.us.is_ipv6(),
+        1500,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(kinds.len(), 2 * 6, "every kind in both families: {kinds:?}");
     let got: Results = read_csv_of(&out)
         .into_iter()
         .map(|((ip, proto, port), v)| {
@@ -490,13 +447,7 @@ fn forged_udp_and_icmp_replies_are_dropped_counted_and_never_reported() {
         diff(&got, &want)
     );
     let log = stderr(&o);
-    let line = log.lines().find(|l| l.starts_with("received")).unwrap();
-    let numbers: Vec<u64> = line
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|w| w.parse().ok())
-        .collect();
-    let (valid, duplicates, dropped) = (numbers[1], numbers[2], numbers[3]);
-    let forged = forged.load(Relaxed);
+    let (line, valid, duplicates, dropped) = received(&log);
     // SNMP's two probes (v1, v2c) draw two answers a port.
     let answered = want.values().filter(|(_, r)| r != "no-response").count();
     assert_eq!(valid - duplicates, answered as u64, "{line}");

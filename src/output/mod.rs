@@ -414,7 +414,7 @@ impl ResultWriter {
     }
 
     /// Gives up: removes the partial file, leaves any earlier file alone.
-    pub fn discard(mut self) {
+    pub fn discard(&mut self) {
         if let Some((partial, _)) = self.file.take() {
             let _ = std::fs::remove_file(partial);
         }
@@ -591,7 +591,7 @@ pub(crate) mod tests {
         );
         assert!(!partial_path(&path).exists());
 
-        let w = ResultWriter::create(&spec, run_info(), Continue::Fresh).unwrap();
+        let mut w = ResultWriter::create(&spec, run_info(), Continue::Fresh).unwrap();
         w.discard();
         assert!(!partial_path(&path).exists());
         assert_eq!(

@@ -111,7 +111,17 @@ impl SendSchedule {
                     });
                 }
             }
-            self.step += 1;
+            // Attempt r sends at steps [r·gap, r·gap + owned). When the gap
+            // is longer than that (few probes, many retries, a high rate),
+            // leap over the empty steps between windows instead of walking
+            // them: 66 retries at --rate max are 69 million of them.
+            let next = self.step + 1;
+            let window = next / self.gap;
+            self.step = if next - window * self.gap < self.owned {
+                next
+            } else {
+                (window + 1) * self.gap
+            };
             self.attempt = 0;
         }
     }

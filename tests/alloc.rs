@@ -5,7 +5,8 @@
 //! number of packets.
 
 use etherparse::{
-    IpHeaders, NetSlice, PacketBuilder, PacketBuilderStep, SlicedPacket, TransportSlice,
+    Icmpv4Type, Icmpv6Type, IpHeaders, NetSlice, PacketBuilder, PacketBuilderStep, SlicedPacket,
+    TransportSlice,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -15,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::mpsc::sync_channel;
 use std::time::Duration;
 use synsweep::cookie::{CookieKey, Flow};
-use synsweep::domain::{Family, StateSet};
+use synsweep::domain::{Family, Protocol, StateSet};
 use synsweep::engine::dedup::Dedup;
 use synsweep::engine::monitor::ToOutput;
 use synsweep::engine::permute::Permutation;
@@ -30,11 +31,12 @@ use synsweep::link::{RxLink, TxLink};
 use synsweep::output::FormatKind;
 use synsweep::probe::both::Both;
 use synsweep::probe::payloads;
+use synsweep::probe::ping::{PingProbe, PingScan};
 use synsweep::probe::tcp::SynScan;
 use synsweep::probe::tcp_flags::{FlagScan, Reading};
 use synsweep::probe::udp::{PayloadTable, UdpScan};
 use synsweep::probe::{ProbeFields, ProbeModule, SourcePorts, Validator};
-use synsweep::targets::ProbeSpace;
+use synsweep::targets::{PortEntry, ProbeSpace};
 use synsweep::wire::template::FrameParams;
 
 struct Counting;
@@ -88,12 +90,20 @@ type Answer = fn(probe: &[u8], cookie: u64) -> Vec<u8>;
 /// Runs the transmit loop for 1,000 and for 300,000 frames, and the whole
 /// receive loop over 100 and over 50,000 answers, counting allocations.
 fn check_module<M: ProbeModule>(module: &M, ports: &str, answer: Answer) {
-    let space = ProbeSpace::parse(
+    check_module_over(module, space(ports), answer)
+}
+
+/// Hosts of both families, some excluded, over `ports`.
+fn space(ports: &str) -> ProbeSpace {
+    ProbeSpace::parse(
         "198.18.0.0/16,198.19.7.1-198.19.9.200,2001:2:0:300::/112,2001:2::7",
         "198.18.3.0/24",
         ports,
     )
-    .unwrap();
+    .unwrap()
+}
+
+fn check_module_over<M: ProbeModule>(module: &M, space: ProbeSpace, answer: Answer) {
     let permutation = Permutation::new(space.size(), 5);
     let key = CookieKey::random();
     let sources = [Some(ip(US4)), Some(ip(US6))];
@@ -244,7 +254,7 @@ fn answer_builder(probe: &[u8]) -> (PacketBuilderStep<IpHeaders>, u16, u16, &[u8
     let (sport, dport, payload) = match p.transport.unwrap() {
         TransportSlice::Tcp(t) => (t.source_port(), t.destination_port(), &[][..]),
         TransportSlice::Udp(u) => (u.source_port(), u.destination_port(), u.payload()),
-        _ => unreachable!(),
+        _ => (0, 0, &[][..]),
     };
     (b, dport, sport, payload)
 }
@@ -322,4 +332,52 @@ fn tcp_and_udp_together_transmit_and_receive_without_allocating_per_packet() {
             syn_ack(probe, cookie)
         }
     });
+}
+
+/// A host's answer to a discovery probe: an echo reply with the request's
+/// identifier and sequence, or a SYN-ACK to a SYN ping.
+fn ping_answer(probe: &[u8], _cookie: u64) -> Vec<u8> {
+    let p = SlicedPacket::from_ethernet(probe).unwrap();
+    let (b, from, to, _) = answer_builder(probe);
+    let mut out = Vec::new();
+    match p.transport.unwrap() {
+        TransportSlice::Icmpv4(icmp) => {
+            let Icmpv4Type::EchoRequest(echo) = icmp.icmp_type() else {
+                panic!("an echo request")
+            };
+            b.icmpv4(Icmpv4Type::EchoReply(echo))
+                .write(&mut out, icmp.payload())
+                .unwrap();
+        }
+        TransportSlice::Icmpv6(icmp) => {
+            let Icmpv6Type::EchoRequest(echo) = icmp.icmp_type() else {
+                panic!("an echo request")
+            };
+            b.icmpv6(Icmpv6Type::EchoReply(echo))
+                .write(&mut out, icmp.payload())
+                .unwrap();
+        }
+        TransportSlice::Tcp(t) => b
+            .tcp(from, to, 7, 65160)
+            .syn()
+            .ack(t.sequence_number().wrapping_add(1))
+            .write(&mut out, &[])
+            .unwrap(),
+        _ => unreachable!(),
+    }
+    out
+}
+
+#[test]
+fn host_discovery_transmits_and_receives_without_allocating_per_packet() {
+    // Echo (ICMP and ICMPv6) and a SYN ping: a probe index each.
+    let ping = PingScan::new(vec![PingProbe::Echo, PingProbe::Syn(443)]);
+    let entries = (0..2)
+        .map(|i| PortEntry {
+            proto: Protocol::Icmp,
+            port: i,
+            variant: 0,
+        })
+        .collect();
+    check_module_over(&ping, space("1").with_ports(entries), ping_answer);
 }

@@ -11,7 +11,10 @@
 #   reply       as root (or through sudo): brings up lab 7 (the addresses
 #               the reply target validates against), captures its interface with tcpdump while synsweep scans both
 #               of its blocks, and writes the frames, one file each; the lab
-#               is always taken down again
+#               is always taken down again. Always: the frames
+#               scripts/fuzz/make_reply_seeds.py builds (UDP answers, echo
+#               and timestamp replies, ARP replies... that a SYN scan of the
+#               lab does not draw)
 #   conffile    --echo output and argument vectors of lab-like scans
 #   checkpoint  checkpoints the scanner itself wrote (offline scans, and a
 #               lab scan, interrupted)
@@ -25,9 +28,10 @@
 #   FUZZ_SEEDS=refresh     replace scripts/fuzz/seeds/TARGET by this run's
 #                          fresh seeds, to commit: for reply, one captured
 #                          frame of each kind plus those of the rest that
-#                          add coverage (a libFuzzer merge); for the others,
-#                          all the generated ones. Files named regress-*
-#                          (inputs that once found a bug) are kept.
+#                          add coverage (a libFuzzer merge), and the built
+#                          frames (made-*); for the others, all the
+#                          generated ones. Files named regress-* (inputs
+#                          that once found a bug) are kept.
 #   FUZZ_ARGS="..."        extra libFuzzer flags (e.g. -jobs is NOT advised:
 #                          the machine is shared)
 #
@@ -206,8 +210,11 @@ fi
 
 # --- generated seeds ------------------------------------------------------
 
+# reply: frames of the kinds the other probe modules draw (no root needed).
+python3 "$FUZZ_DIR/make_reply_seeds.py" "$WORK/fresh/reply"
+
 # grammar: the lab's own tokens, every form of both families, port lists,
-# and three-line (targets, excludes, ports) probe spaces.
+# and three-line (targets, excludes, ports) probe spaces, TCP and UDP.
 {
 	i=0
 	for tok in "$LAB_BLOCK" "$LAB_BLOCK6" "$LAB_SOURCE_IP" "$LAB_SOURCE_IP6" "$LAB_GATEWAY6" \
@@ -216,7 +223,8 @@ fi
 		"0.0.0.0/0" "::/0" "::ffff:198.18.0.1" "$LAB_BLOCK, $LAB_BLOCK6,198.18.0.7" \
 		"$LAB_BLOCK6"$'\n'"2001:2:0:700::1800/117"$'\n'"$LAB_OPEN_PORTS" \
 		"$LAB_BLOCK,$LAB_SILENT_BLOCK"$'\n'"198.18.112.0/24"$'\n'"1-1024" \
-		"10.0.0.0/8"$'\n'$'\n'"0-65535"; do
+		"10.0.0.0/8"$'\n'$'\n'"0-65535" \
+		"$LAB_BLOCK"$'\n'$'\n'"T:$LAB_OPEN_PORTS,U:53,69,123,161"; do
 		i=$((i + 1))
 		printf '%s' "$tok" | seed grammar "token-$i"
 	done
@@ -310,10 +318,12 @@ if [[ ${FUZZ_SEEDS:-} == refresh ]]; then
 			cp "$WORK/fresh/$t"/* "$dir/"
 		elif ((captured)); then
 			# One frame of each kind the lab sent or answered, named by its
-			# kind, then whatever else of the capture adds coverage.
+			# kind, the built frames, then whatever else of the capture adds
+			# coverage.
 			find "$dir" -type f ! -name 'regress-*' -delete
 			python3 "$FUZZ_DIR/pcap_to_corpus.py" "$WORK/lab.pcap" "$dir" --per-kind 1 \
 				--name-by-kind 2>/dev/null
+			python3 "$FUZZ_DIR/make_reply_seeds.py" "$dir"
 			fuzz run "${BUILD_FLAGS[@]}" reply "$ROOT/$dir" "$ROOT/$WORK/fresh/reply" -- \
 				-merge=1 >"$WORK/merge-reply.log" 2>&1 ||
 				{
@@ -321,8 +331,10 @@ if [[ ${FUZZ_SEEDS:-} == refresh ]]; then
 					die "merging the lab frames into $dir failed"
 				}
 		else
-			say "seeds/reply: kept (no lab capture in this run to refresh it from)"
-			continue
+			# The captured frames stay; the built ones are written afresh.
+			find "$dir" -type f -name 'made-*' -delete
+			python3 "$FUZZ_DIR/make_reply_seeds.py" "$dir"
+			say "seeds/reply: captured frames kept (no lab capture in this run to refresh them from)"
 		fi
 		say "seeds/$t: $(find "$dir" -type f | wc -l) files, $(du -sh --apparent-size "$dir" | cut -f1)"
 	done

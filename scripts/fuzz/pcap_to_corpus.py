@@ -9,7 +9,8 @@ micro- or nanosecond stamps, link type Ethernet) and writes each frame's
 bytes to OUT_DIR/<sha1 of the bytes> (so identical frames are written
 once, under the name libFuzzer would give them). Frames are sorted into
 kinds by what they are on the wire (Ethertype, IP version and protocol,
-TCP flags or ICMP type and code); at most N of each kind are written
+TCP flags, UDP source port, ICMP type and code, ARP operation); at most N
+of each kind are written
 (default 200): a scan sends and draws tens of thousands of frames of a
 handful of kinds. With --name-by-kind (and --per-kind 1) the files are
 named after their kind instead, e.g. ipv6-icmp-1-4 (for seeds a person
@@ -63,7 +64,8 @@ def kind(frame):
         proto, l4 = ip[6], 40
         fam = "ipv6"
     elif ethertype == 0x0806:
-        return "arp"
+        op = struct.unpack(">H", ip[6:8])[0] if len(ip) >= 8 else None
+        return {1: "arp-request", 2: "arp-reply"}.get(op, f"arp-op-{op}")
     else:
         return f"ethertype-{ethertype:04x}"
     t = ip[l4:]
@@ -71,6 +73,9 @@ def kind(frame):
         names = [(0x02, "S"), (0x10, "A"), (0x04, "R"), (0x01, "F"), (0x08, "P")]
         flags = "".join(n for bit, n in names if t[13] & bit) or "none"
         return f"{fam}-tcp-{flags}"
+    if proto == 17 and len(t) >= 2:
+        # By the port that answered: each service's answer is its own kind.
+        return f"{fam}-udp-{struct.unpack('>H', t[0:2])[0]}"
     if proto in (1, 58) and len(t) >= 2:
         return f"{fam}-icmp-{t[0]}-{t[1]}"
     return f"{fam}-proto-{proto}"

@@ -50,7 +50,7 @@ fn check_key() {
             space_digest: 2,
             position: 3,
             sent: 4,
-            found: [5, 6, 7, 8, 9, 10],
+            found: [5, 6, 7, 8, 9, 10, 11],
             config: vec!["range = 198.18.112.0/20".into()],
         };
         let text = cp.render();
@@ -88,7 +88,7 @@ fn rendered(text: &str, path: &Path) {
         space_digest: h.rotate_left(17),
         position: h >> 3,
         sent: text.len() as u64,
-        found: [h & 0xff, h >> 60, 0, 1, u64::MAX, h],
+        found: [h & 0xff, h >> 60, 0, 1, u64::MAX, h, h >> 32],
         config: pieces
             .iter()
             .map(|v| format!("output = {}", conffile::render_value(v)))

@@ -183,7 +183,7 @@ fn write_checkpoint(conf: &str) {
         space_digest: c.space.digest(),
         position: conf.len() as u64 % c.space.size(),
         sent: conf.len() as u64,
-        found: [1, 2, 3, 0, 0, 0],
+        found: [1, 2, 3, 0, 0, 0, 4],
         config: c.effective.clone(),
     };
     std::fs::write(&*CHECKPOINT, cp.render()).expect("write fuzz.checkpoint");

@@ -187,8 +187,15 @@ fn space(text: &str) {
     } else {
         canon(excludes)
     };
-    let numbers = port_list(&space.port_numbers(Protocol::Tcp));
-    let again = ProbeSpace::parse(&canon(targets), &excl, &numbers)
+    // Ports as a saved configuration spells them (cli.rs, `ports_line`):
+    // a list per protocol, `T:` and `U:` naming each.
+    let numbers: Vec<String> = [(Protocol::Tcp, "T:"), (Protocol::Udp, "U:")]
+        .into_iter()
+        .map(|(proto, prefix)| (prefix, space.port_numbers(proto)))
+        .filter(|(_, ports)| !ports.is_empty())
+        .map(|(prefix, ports)| format!("{prefix}{}", port_list(&ports)))
+        .collect();
+    let again = ProbeSpace::parse(&canon(targets), &excl, &numbers.join(","))
         .unwrap_or_else(|e| panic!("the canonical spelling fails: {e}"));
     assert_eq!(again.digest(), space.digest(), "{targets:?} / {excludes:?}");
     assert_eq!(again.size(), size);

@@ -4,9 +4,12 @@
 #
 #   sudo bench/run.sh [--runs N] [--only SECTIONS]
 #
-# SECTIONS (comma list, default all): ceiling,tx,loop,cpu,profile,mem
+# SECTIONS (comma list, default all): ceiling,tx,types,loop,cpu,profile,mem
 #   ceiling  the sendmmsg blaster (bench/blaster.rs), 1 thread and all cores
 #   tx       transmit-only: probes into the lab's silent block at max rate
+#   types    transmit-only for every scan type (nmap's -sS -sA -sF -sN -sX
+#            -sM -sW -sU, UDP with and without payloads), beside masscan's
+#            UDP and zmap's udp module
 #   loop     full loop: the responding block at rising rates; the highest
 #            rate at which each tool reports 100% of the open ports and
 #            nothing false; receive capacity is the valid replies/s there
@@ -26,12 +29,12 @@ ROOT=$(pwd)
 PATH=$PATH:/usr/sbin:/sbin:$HOME/.cargo/bin
 
 runs=3
-only=ceiling,tx,loop,cpu,profile,mem
+only=ceiling,tx,types,loop,cpu,profile,mem
 while [[ $# -gt 0 ]]; do
 	case "$1" in
 	--runs) runs=$2; shift 2 ;;
 	--only) only=$2; shift 2 ;;
-	*) echo "usage: bench/run.sh [--runs N] [--only ceiling,tx,loop,cpu,profile,mem]" >&2; exit 2 ;;
+	*) echo "usage: bench/run.sh [--runs N] [--only ceiling,tx,types,loop,cpu,profile,mem]" >&2; exit 2 ;;
 	esac
 done
 want() { [[ ",$only," == *",$1,"* ]]; }
@@ -166,6 +169,58 @@ loop_try() {
 	fi
 	echo "$found $false ${achieved:-0} $valid $drops"
 }
+
+if want types; then
+	log "## Transmit-only by scan type: 4,096,000 probes into the silent block, $cores transmit threads"
+	# The same 4096 hosts x 1000 ports for every TCP type and UDP; SYNs are
+	# 70 bytes (options), the flag scans' 54 (nmap's bare 20-byte header),
+	# UDP 42 plus the payload where a port has one (7 of ports 1-1000).
+	# The payload row: every probe a payload with an identifier the cookie
+	# fills: the 14 ports with built-in payloads (15 payloads, SNMP has
+	# two) x 4096 hosts, sent 67 times (--retries 66): 4,116,480 probes.
+	# The runs are interleaved (every row once, then again), so a machine
+	# that slows down or speeds up during the section skews no row.
+	payload_ports=U:53,69,111,123,137,161,500,1900,3478,5060,5351,5353,5683,11211
+	common="--rate max --wait 0 --interface $IF --router-mac $MAC --tx-threads $cores"
+	rows=(
+		"syn (-sS)|$SYN $SILENT -p 1-1000 $common"
+		"ack (-sA)|$SYN $SILENT -p 1-1000 --scan ack $common"
+		"fin (-sF)|$SYN $SILENT -p 1-1000 --scan fin $common"
+		"null (-sN)|$SYN $SILENT -p 1-1000 --scan null $common"
+		"xmas (-sX)|$SYN $SILENT -p 1-1000 --scan xmas $common"
+		"maimon (-sM)|$SYN $SILENT -p 1-1000 --scan maimon $common"
+		"window (-sW)|$SYN $SILENT -p 1-1000 --scan window $common"
+		"udp (-sU), ports 1-1000|$SYN $SILENT -p U:1-1000 --scan udp $common"
+		"udp, payload ports only (every probe a payload)|$SYN $SILENT -p $payload_ports --scan udp --retries 66 $common"
+		"masscan, -pU:1-1000|timeout -s INT -k 3 20 masscan $SILENT -pU:1-1000 --rate 100000000 --wait 0 --interface $IF --router-mac $MAC"
+		"zmap, udp module (port 53, $cores threads)|zmap -M udp -p 53 -P 1000 -r 0 -T $cores -i $IF -G $MAC -S $LAB_SOURCE_IP -b $work/empty.blocklist --disable-syslog -c 0 -q -o /dev/null $SILENT"
+	)
+	declare -A runs_of
+	for _ in $(seq "$runs"); do
+		for row in "${rows[@]}"; do
+			# shellcheck disable=SC2086 # the command's words
+			r=$(rate_of ${row#*|} || echo 0)
+			runs_of[${row%%|*}]+=" $r"
+		done
+	done
+	declare -A med
+	for row in "${rows[@]}"; do
+		name=${row%%|*}
+		med[$name]=$(echo "${runs_of[$name]}" | tr ' ' '\n' | grep . | median)
+		echo "  $name: runs${runs_of[$name]} -> median ${med[$name]}" >&2
+	done
+	tsyn=${med["syn (-sS)"]}
+	log "| scan | probes/s | / SYN |"
+	log "|---|---|---|"
+	for row in "${rows[@]}"; do
+		name=${row%%|*}
+		log "| $name | $(fmt "${med[$name]}") | $(ratio "${med[$name]}" "$tsyn") |"
+	done
+	tudp=${med["udp (-sU), ports 1-1000"]}
+	log ""
+	log "synsweep UDP against the others: ports 1-1000 $(ratio "$tudp" "${med["masscan, -pU:1-1000"]}")x masscan's -pU, $(ratio "$tudp" "${med["zmap, udp module (port 53, $cores threads)"]}")x zmap's udp module"
+	log ""
+fi
 
 if want loop; then
 	log "## Full loop: $BLOCK x ports 1-1024,8080 (4,198,400 probes), rising rates"

@@ -86,29 +86,39 @@ fn tcp_from(p: &Seen, from: IpAddr, ack: u32, syn: bool, payload: &[u8]) -> Vec<
     out
 }
 
-/// An unreachable from `from` quoting `quote` (an IP packet).
-fn unreachable(p: &Seen, from: IpAddr, quote: &[u8]) -> Vec<u8> {
-    let (to_mac, from_mac) = p.macs;
+/// An unreachable from `from` to `to` quoting `quote` (an IP packet):
+/// ICMP type 3 code `code4`, or ICMPv6 `code6`; `macs` (to, from).
+fn icmp_unreachable(
+    macs: ([u8; 6], [u8; 6]),
+    from: IpAddr,
+    to: IpAddr,
+    (code4, code6): (u8, DestUnreachableCode),
+    quote: &[u8],
+) -> Vec<u8> {
     let mut out = Vec::new();
-    let b = PacketBuilder::ethernet2(from_mac, to_mac);
-    match (from, p.us) {
+    let b = PacketBuilder::ethernet2(macs.1, macs.0);
+    match (from, to) {
         (IpAddr::V4(f), IpAddr::V4(u)) => b
             .ipv4(f.octets(), u.octets(), 64)
             .icmpv4(Icmpv4Type::DestinationUnreachable(
-                DestUnreachableHeader::from_values(13, 0).unwrap(),
+                DestUnreachableHeader::from_values(code4, 0).unwrap(),
             ))
             .write(&mut out, quote)
             .unwrap(),
         (IpAddr::V6(f), IpAddr::V6(u)) => b
             .ipv6(f.octets(), u.octets(), 64)
-            .icmpv6(Icmpv6Type::DestinationUnreachable(
-                DestUnreachableCode::Prohibited,
-            ))
+            .icmpv6(Icmpv6Type::DestinationUnreachable(code6))
             .write(&mut out, quote)
             .unwrap(),
         _ => unreachable!(),
     }
     out
+}
+
+/// An administratively prohibited unreachable from `from` quoting `quote`.
+fn unreachable(p: &Seen, from: IpAddr, quote: &[u8]) -> Vec<u8> {
+    let prohibited = (13, DestUnreachableCode::Prohibited);
+    icmp_unreachable(p.macs, from, p.us, prohibited, quote)
 }
 
 /// An address of the lab's block that the scan never probes.
@@ -341,27 +351,8 @@ fn udp_from(p: &SeenUdp, from: IpAddr, to_port: u16, payload: &[u8]) -> Vec<u8> 
 
 /// A port unreachable from the target quoting `quote`.
 fn port_unreachable(p: &SeenUdp, quote: &[u8]) -> Vec<u8> {
-    let (to_mac, from_mac) = p.macs;
-    let mut out = Vec::new();
-    let b = PacketBuilder::ethernet2(from_mac, to_mac);
-    match (p.target, p.us) {
-        (IpAddr::V4(f), IpAddr::V4(u)) => b
-            .ipv4(f.octets(), u.octets(), 64)
-            .icmpv4(Icmpv4Type::DestinationUnreachable(
-                DestUnreachableHeader::from_values(3, 0).unwrap(),
-            ))
-            .write(&mut out, quote)
-            .unwrap(),
-        (IpAddr::V6(f), IpAddr::V6(u)) => b
-            .ipv6(f.octets(), u.octets(), 64)
-            .icmpv6(Icmpv6Type::DestinationUnreachable(
-                DestUnreachableCode::Port,
-            ))
-            .write(&mut out, quote)
-            .unwrap(),
-        _ => unreachable!(),
-    }
-    out
+    let port = (3, DestUnreachableCode::Port);
+    icmp_unreachable(p.macs, p.target, p.us, port, quote)
 }
 
 /// Every forgery of one UDP probe (the wrong DNS id for DNS probes only);

@@ -7,7 +7,6 @@ mod common;
 
 use common::*;
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 const RATE: &str = "100000";
@@ -160,33 +159,8 @@ fn nmap_agrees_with_synsweep_port_for_port_on_a_sample_of_both_families() {
             .iter()
             .filter(|h| h.contains(':') == (family == "6"))
             .collect();
-        let mut cmd = Command::new("nmap");
-        if family == "6" {
-            cmd.arg("-6");
-        }
-        cmd.args([
-            "-n",
-            "-Pn",
-            "-sS",
-            "--reason",
-            "-e",
-            lab.iface(),
-            "-p",
-            lab.ports(),
-        ])
-        .args([
-            "-T4",
-            "--max-retries",
-            "2",
-            "--max-rtt-timeout",
-            "300ms",
-            "-oX",
-            "-",
-        ])
-        .args(sample.iter().map(|s| s.as_str()));
-        let o = run(&mut cmd);
-        assert!(o.status.success(), "nmap: {}", stderr(&o));
-        let theirs = nmap_results(&stdout(&o));
+        let xml = nmap(&lab, family, &["-Pn", "-sS", "-p", lab.ports()], &sample);
+        let theirs = nmap_results(&xml);
         assert_eq!(theirs.len(), sample.len() * 16, "nmap reported every port");
         let mut differences = BTreeMap::new();
         for (key, nmap_says) in &theirs {

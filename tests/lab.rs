@@ -591,39 +591,34 @@ fn kill_9_at_random_moments_then_resume_loses_nothing() {
         // 131,072 probes (both families) at 16,000 pps take about 8 s: die
         // somewhere in them.
         let at = Duration::from_millis(rand::random_range(300..7800));
-        let mut child = lab
-            .scan()
-            .args([
-                lab.block(),
-                lab.block6(),
-                "-p",
-                lab.ports(),
-                "--rate",
-                &rate.to_string(),
-                "--seed",
-                "4",
-            ])
-            .args([
-                "--wait",
-                &wait.to_string(),
-                "--checkpoint-interval",
-                &interval.to_string(),
-            ])
-            .args([
-                "--show",
-                "all",
-                "--format",
-                "csv",
-                "-o",
-                out.to_str().unwrap(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(at);
-        child.kill().unwrap(); // SIGKILL: no handler runs
-        child.wait().unwrap();
+        kill_9_after(
+            lab.scan()
+                .args([
+                    lab.block(),
+                    lab.block6(),
+                    "-p",
+                    lab.ports(),
+                    "--rate",
+                    &rate.to_string(),
+                    "--seed",
+                    "4",
+                ])
+                .args([
+                    "--wait",
+                    &wait.to_string(),
+                    "--checkpoint-interval",
+                    &interval.to_string(),
+                ])
+                .args([
+                    "--show",
+                    "all",
+                    "--format",
+                    "csv",
+                    "-o",
+                    out.to_str().unwrap(),
+                ]),
+            at,
+        );
         assert!(
             checkpoint.exists(),
             "round {round}: no checkpoint after {at:?}"
@@ -655,10 +650,7 @@ fn kill_9_at_random_moments_then_resume_loses_nothing() {
             before
         );
 
-        let o = run_bounded(
-            synsweep().args(["--resume", checkpoint.to_str().unwrap(), "--rate", "100000"]),
-            Duration::from_secs(60),
-        );
+        let o = resume(&checkpoint);
         assert!(o.status.success(), "round {round}: {}", stderr(&o));
         assert!(stderr(&o).contains("resumed at position"), "{}", stderr(&o));
         let (got, repeats) = read_csv_with_repeats(&out);

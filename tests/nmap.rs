@@ -8,7 +8,6 @@ mod common;
 
 use common::*;
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::Duration;
 
 /// Hosts that between them meet every line of the lab's rule tables: TCP
@@ -28,28 +27,6 @@ fn sample(lab: &Lab, family: &str) -> Vec<String> {
             _ => std::net::Ipv6Addr::from(u128::from(lab.base6()) + u128::from(off)).to_string(),
         })
         .collect()
-}
-
-/// nmap's XML report of `args` against `hosts`, on the lab's veth.
-fn nmap(lab: &Lab, family: &str, args: &[&str], hosts: &[String]) -> String {
-    let mut cmd = Command::new("nmap");
-    if family == "6" {
-        cmd.arg("-6");
-    }
-    cmd.args(["-n", "--reason", "-e", lab.iface(), "-T4"])
-        .args([
-            "--max-retries",
-            "2",
-            "--max-rtt-timeout",
-            "300ms",
-            "-oX",
-            "-",
-        ])
-        .args(args)
-        .args(hosts);
-    let o = run(&mut cmd);
-    assert!(o.status.success(), "nmap {args:?}: {}", stderr(&o));
-    stdout(&o)
 }
 
 /// synsweep's results of `args` against `hosts`, every state.

@@ -12,7 +12,6 @@ mod common;
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 /// (ip, proto, port) -> (state, reason)
@@ -468,38 +467,30 @@ fn fin_silences_add_up_across_shards_and_survive_kill_9_and_resume() {
     // scan, once.
     let out = dir.join("killed.csv");
     let checkpoint = dir.join("killed.csv.checkpoint");
-    let mut child = lab
-        .scan()
-        .args(base)
-        .args([
-            "--rate",
-            "20000",
-            "--wait",
-            "1",
-            "--checkpoint-interval",
-            "0.5",
-        ])
-        .args([
-            "--show",
-            "all",
-            "--format",
-            "csv",
-            "-o",
-            out.to_str().unwrap(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     // 131,072 probes at 20,000 a second: about 6.5 s.
-    std::thread::sleep(Duration::from_millis(3000));
-    child.kill().unwrap();
-    child.wait().unwrap();
-    assert!(checkpoint.exists() && !out.exists());
-    let o = run_bounded(
-        synsweep().args(["--resume", checkpoint.to_str().unwrap(), "--rate", "100000"]),
-        Duration::from_secs(60),
+    kill_9_after(
+        lab.scan()
+            .args(base)
+            .args([
+                "--rate",
+                "20000",
+                "--wait",
+                "1",
+                "--checkpoint-interval",
+                "0.5",
+            ])
+            .args([
+                "--show",
+                "all",
+                "--format",
+                "csv",
+                "-o",
+                out.to_str().unwrap(),
+            ]),
+        Duration::from_millis(3000),
     );
+    assert!(checkpoint.exists() && !out.exists());
+    let o = resume(&checkpoint);
     assert!(o.status.success(), "{}", stderr(&o));
     let (got, repeats) = read_csv_with_repeats(&out);
     assert!(got == truth, "resumed: {}", diff(&got, &truth));

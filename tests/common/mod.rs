@@ -456,3 +456,51 @@ pub fn nmap_results(xml: &str) -> Results {
     }
     out
 }
+
+/// Starts `cmd` (output discarded), kills it with SIGKILL after `at` (no
+/// handler runs), and reaps it.
+pub fn kill_9_after(cmd: &mut Command, at: Duration) {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn synsweep");
+    std::thread::sleep(at);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// Resumes the scan of `checkpoint` at 100,000 probes a second, bounded.
+pub fn resume(checkpoint: &Path) -> Output {
+    run_bounded(
+        synsweep().args(["--resume", checkpoint.to_str().unwrap(), "--rate", "100000"]),
+        Duration::from_secs(60),
+    )
+}
+
+/// nmap's XML report of `args` against `hosts`, on the lab's veth.
+pub fn nmap<S: AsRef<std::ffi::OsStr>>(
+    lab: &Lab,
+    family: &str,
+    args: &[&str],
+    hosts: &[S],
+) -> String {
+    let mut cmd = Command::new("nmap");
+    if family == "6" {
+        cmd.arg("-6");
+    }
+    cmd.args(["-n", "--reason", "-e", lab.iface(), "-T4"])
+        .args([
+            "--max-retries",
+            "2",
+            "--max-rtt-timeout",
+            "300ms",
+            "-oX",
+            "-",
+        ])
+        .args(args)
+        .args(hosts);
+    let o = run(&mut cmd);
+    assert!(o.status.success(), "nmap {args:?}: {}", stderr(&o));
+    stdout(&o)
+}

@@ -5,8 +5,9 @@
 //! number of packets.
 
 use etherparse::{
-    Icmpv4Type, Icmpv6Type, IpHeaders, NetSlice, PacketBuilder, PacketBuilderStep, SlicedPacket,
-    TransportSlice,
+    ArpHardwareId, ArpOperation, ArpPacket, EtherType, Icmpv4Type, Icmpv6Type, IpHeaders, NetSlice,
+    PacketBuilder, PacketBuilderStep, SlicedPacket, TransportSlice,
+    icmpv6::NeighborAdvertisementHeader,
 };
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -30,6 +31,7 @@ use synsweep::link::offline::OfflineTx;
 use synsweep::link::{RxLink, TxLink};
 use synsweep::output::FormatKind;
 use synsweep::probe::both::Both;
+use synsweep::probe::neighbor::NeighborSweep;
 use synsweep::probe::payloads;
 use synsweep::probe::ping::{PingProbe, PingScan};
 use synsweep::probe::tcp::SynScan;
@@ -380,4 +382,62 @@ fn host_discovery_transmits_and_receives_without_allocating_per_packet() {
         })
         .collect();
     check_module_over(&ping, space("1").with_ports(entries), ping_answer);
+}
+
+/// A host's answer to a neighbour sweep: an ARP reply to an ARP request,
+/// a Neighbor Advertisement (with its link-layer address) to a
+/// solicitation; from the host's own MAC to ours.
+fn neighbor_answer(probe: &[u8], _cookie: u64) -> Vec<u8> {
+    let host_mac = [2, 0, 0, 0, 0, 9];
+    let our_mac: [u8; 6] = probe[6..12].try_into().unwrap();
+    let mut out = Vec::new();
+    let b = PacketBuilder::ethernet2(host_mac, our_mac);
+    if probe[12..14] == [0x08, 0x06] {
+        // ARP: sender (ours) at 22..32, the asked-for address at 38..42.
+        let (us, asked) = (&probe[28..32], &probe[38..42]);
+        let reply = ArpPacket::new(
+            ArpHardwareId::ETHERNET,
+            EtherType::IPV4,
+            ArpOperation::REPLY,
+            &host_mac,
+            asked,
+            &our_mac,
+            us,
+        )
+        .unwrap();
+        b.arp(reply).write(&mut out).unwrap();
+    } else {
+        let p = SlicedPacket::from_ethernet(probe).unwrap();
+        let Some(NetSlice::Ipv6(ip)) = p.net else {
+            panic!("an IPv6 solicitation")
+        };
+        let Some(TransportSlice::Icmpv6(icmp)) = p.transport else {
+            panic!("ICMPv6")
+        };
+        let asked: [u8; 16] = icmp.payload()[..16].try_into().unwrap();
+        let mut payload = asked.to_vec();
+        payload.extend_from_slice(&[2, 1]); // target link-layer address option
+        payload.extend_from_slice(&host_mac);
+        let na = NeighborAdvertisementHeader {
+            router: false,
+            solicited: true,
+            r#override: true,
+        };
+        b.ipv6(asked, ip.header().source_addr().octets(), 255)
+            .icmpv6(Icmpv6Type::NeighborAdvertisement(na))
+            .write(&mut out, &payload)
+            .unwrap();
+    }
+    out
+}
+
+#[test]
+fn neighbor_sweeps_transmit_and_receive_without_allocating_per_packet() {
+    let space = space("1").with_ports(vec![PortEntry {
+        proto: Protocol::Icmp,
+        port: 0,
+        variant: 0,
+    }]);
+    let sweep = NeighborSweep::new(std::sync::Arc::new(space.clone()));
+    check_module_over(&sweep, space, neighbor_answer);
 }

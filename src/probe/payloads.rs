@@ -44,8 +44,11 @@ pub enum Echo {
 pub enum Fill {
     /// The cookie's bytes, big-endian, repeated as needed.
     Bytes,
-    /// A positive 31-bit integer (SNMP's request-id is a signed INTEGER).
-    Positive31,
+    /// SNMP's request-id, a signed BER INTEGER: 30 bits of the cookie with
+    /// the top byte in 0x40..=0x7f, so the value's shortest encoding is our
+    /// 4 bytes (an agent re-encodes it minimally: 0x00123456 would come
+    /// back as 3 bytes).
+    SnmpId,
     /// Lowercase hex digits of the cookie.
     Hex,
 }
@@ -186,7 +189,7 @@ pub fn builtin() -> Vec<(Vec<u16>, Payload)> {
             Payload {
                 name,
                 bytes,
-                field: Some((at, 4, Fill::Positive31)),
+                field: Some((at, 4, Fill::SnmpId)),
                 echo: Echo::SnmpRequestId { at },
                 answers_from_other_port: false,
             },

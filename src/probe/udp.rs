@@ -142,8 +142,8 @@ fn fill(cookie: u64, len: usize, how: Fill, out: &mut [u8]) {
                 *o = b[i % 8] ^ (i / 8) as u8;
             }
         }
-        Fill::Positive31 => {
-            let v = (cookie as u32) & 0x7fff_ffff;
+        Fill::SnmpId => {
+            let v = 0x4000_0000 | (cookie as u32) & 0x3fff_ffff;
             out[..4].copy_from_slice(&v.to_be_bytes());
         }
         Fill::Hex => {
@@ -197,16 +197,20 @@ impl UdpScan {
                 Echo::Moved { answer_at, len, .. } => {
                     answer.get(answer_at..answer_at + len) == Some(&sent[..len])
                 }
-                Echo::SnmpRequestId { .. } => snmp_request_id(answer) == Some(&sent[..4]),
+                Echo::SnmpRequestId { .. } => {
+                    snmp_request_id(answer)
+                        == Some(u32::from_be_bytes(sent[..4].try_into().unwrap()))
+                }
                 Echo::Text { len, .. } => answer.windows(len).any(|w| w == &sent[..len]),
             }
         })
     }
 }
 
-/// The 4-byte request-id of an SNMP message: SEQUENCE { INTEGER version,
-/// OCTET STRING community, PDU { INTEGER request-id ... } }.
-fn snmp_request_id(m: &[u8]) -> Option<&[u8]> {
+/// The request-id of an SNMP message, a non-negative INTEGER in any BER
+/// length up to 5 bytes: SEQUENCE { INTEGER version, OCTET STRING
+/// community, PDU { INTEGER request-id ... } }.
+fn snmp_request_id(m: &[u8]) -> Option<u32> {
     /// (tag, content) of the BER element at the start of `b`, and the rest.
     fn element(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
         let tag = *b.first()?;
@@ -234,7 +238,11 @@ fn snmp_request_id(m: &[u8]) -> Option<&[u8]> {
     let (0x02, id, _) = element(pdu)? else {
         return None;
     };
-    (id.len() == 4).then_some(id)
+    if id.is_empty() || id.len() > 5 || id[0] & 0x80 != 0 {
+        return None;
+    }
+    let value = id.iter().fold(0u64, |v, &b| v << 8 | u64::from(b));
+    u32::try_from(value).ok()
 }
 
 impl ProbeModule for UdpScan {
@@ -585,6 +593,51 @@ mod tests {
             let r = parse_frame(&hi).unwrap();
             assert_eq!(m.classify(&r, &v).map(|v| v.port), Some(9999));
         }
+    }
+
+    #[test]
+    fn snmp_answers_match_our_request_id_in_any_encoding() {
+        let m = scan();
+        let v = validator(CookieKey::random());
+        for variant in 0..2 {
+            let f = probe(&m, &v, US4, TARGET4, 161, variant);
+            let get = payload_of(&f);
+            let Echo::SnmpRequestId { at } = m.table.payload(m.table.id(161, variant)).echo else {
+                panic!("SNMP echoes its request-id")
+            };
+            // Four bytes whose shortest form is four bytes.
+            assert_eq!(&get[at - 2..at], &[0x02, 0x04]);
+            assert!((0x40..=0x7f).contains(&get[at]), "{:x}", get[at]);
+            // The agent's GetResponse: the same message with the PDU tag
+            // 0xa2.
+            let pdu = get.iter().position(|&b| b == 0xa0).unwrap();
+            let mut response = get.clone();
+            response[pdu] = 0xa2;
+            let r = answer(&f, None, &response);
+            assert!(m.classify(&parse_frame(&r).unwrap(), &v).is_some());
+            response[at + 3] ^= 1;
+            let r = answer(&f, None, &response);
+            assert!(m.classify(&parse_frame(&r).unwrap(), &v).is_none());
+        }
+        // An id re-encoded in fewer bytes reads as the same value.
+        let msg = |id: &[u8]| {
+            let mut pdu = vec![0x02, id.len() as u8];
+            pdu.extend_from_slice(id);
+            pdu.extend_from_slice(&[0x02, 1, 0, 0x02, 1, 0, 0x30, 0]);
+            let mut body = vec![0x02, 1, 1, 0x04, 6];
+            body.extend_from_slice(b"public");
+            body.extend_from_slice(&[0xa2, pdu.len() as u8]);
+            body.extend(pdu);
+            let mut m = vec![0x30, body.len() as u8];
+            m.extend(body);
+            m
+        };
+        assert_eq!(snmp_request_id(&msg(&[0x12, 0x34, 0x56])), Some(0x123456));
+        assert_eq!(
+            snmp_request_id(&msg(&[0, 0x12, 0x34, 0x56])),
+            Some(0x123456)
+        );
+        assert_eq!(snmp_request_id(&msg(&[0x81, 0, 0, 0])), None, "negative");
     }
 
     #[test]

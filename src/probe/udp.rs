@@ -333,22 +333,29 @@ impl ProbeModule for UdpScan {
                 if !v.our_port(u.dst_port) {
                     return None;
                 }
-                // The port it came from, or (TFTP) the port we probed.
-                let probed = std::iter::once(u.src_port)
-                    .chain(self.elsewhere.iter().copied())
-                    .find(|&port| {
-                        Self::port_for(v.key(), v.ports(), reply.dst, reply.src, port) == u.dst_port
-                    })?;
-                let cookie = v.cookie(KIND, reply.dst, u.dst_port, reply.src, probed);
-                if probed == u.src_port && !self.echoes(probed, cookie, u.payload) {
-                    return None;
-                }
-                // From another port, only TFTP's answers to a read request:
-                // DATA, ERROR or OACK (RFC 1350, RFC 2347). The port we
-                // chose is then all that ties it to our probe.
-                if probed != u.src_port && !matches!(u.payload, [0, 3 | 5 | 6, ..]) {
-                    return None;
-                }
+                let chose = |port| {
+                    Self::port_for(v.key(), v.ports(), reply.dst, reply.src, port) == u.dst_port
+                };
+                // TFTP answers a read request from a port of its own with
+                // DATA, ERROR or OACK (RFC 1350, RFC 2347): such an answer
+                // to the port we chose for 69 is TFTP's, whatever port it
+                // comes from (which may by chance be one the cookie would
+                // have chosen this port for too). The port we chose is then
+                // all that ties it to our probe.
+                let tftp = matches!(u.payload, [0, 3 | 5 | 6, ..]);
+                let elsewhere = self.elsewhere.iter().copied().find(|&p| tftp && chose(p));
+                // Else the port it came from, and the identifier it echoes.
+                let probed = match elsewhere {
+                    Some(port) => port,
+                    None if chose(u.src_port) => {
+                        let cookie = v.cookie(KIND, reply.dst, u.dst_port, reply.src, u.src_port);
+                        if !self.echoes(u.src_port, cookie, u.payload) {
+                            return None;
+                        }
+                        u.src_port
+                    }
+                    None => return None,
+                };
                 Some(Verdict {
                     addr: reply.src,
                     proto: Protocol::Udp,
@@ -587,6 +594,15 @@ mod tests {
             assert_eq!(got.map(|v| (v.port, v.state)), Some((69, State::Open)));
             let echo = answer(&f, Some(40000), &payload_of(&f));
             assert!(m.classify(&parse_frame(&echo).unwrap(), &v).is_none());
+            // Also from a port the cookie would have chosen the same port
+            // of ours for (1 in 256 of the server's ports).
+            let ours = UdpScan::port_for(v.key(), v.ports(), ip(us), ip(them), 69);
+            let twin = (1024..=u16::MAX)
+                .find(|&p| UdpScan::port_for(v.key(), v.ports(), ip(us), ip(them), p) == ours)
+                .unwrap();
+            let error = answer(&f, Some(twin), b"\x00\x05\x00\x01no\x00");
+            let got = m.classify(&parse_frame(&error).unwrap(), &v);
+            assert_eq!(got.map(|v| v.port), Some(69), "from {twin}");
             // A port without an identifier: any answer to our port counts.
             let f = probe(&m, &v, us, them, 9999, 0);
             let hi = answer(&f, None, b"hi");

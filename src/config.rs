@@ -441,29 +441,28 @@ fn discovery(a: &Args) -> Result<Option<Discovery>, CliError> {
             arp = true;
             continue;
         }
-        for p in PingProbe::parse(word).map_err(|why| CliError(format!("--ping-probe: {why}")))? {
-            if !probes.contains(&p) {
-                probes.push(p);
-            }
-        }
+        probes.extend(
+            PingProbe::parse(word).map_err(|why| CliError(format!("--ping-probe: {why}")))?,
+        );
     }
     if probes.is_empty() && !arp {
         probes = PingProbe::DEFAULT.to_vec();
     }
-    if probes.len() > 4096 {
-        return fail(format!(
-            "--ping-probe: {} probes a host; at most 4096",
-            probes.len()
-        ));
-    }
-    // One order whatever the spelling, so the same probes make the same
-    // space (and the same checkpoint identity).
+    // One order whatever the spelling, each probe once, so the same probes
+    // make the same space (and the same checkpoint identity).
     probes.sort_by_key(|p| match *p {
         PingProbe::Echo => (0, 0),
         PingProbe::Timestamp => (1, 0),
         PingProbe::Syn(port) => (2, port),
         PingProbe::Ack(port) => (3, port),
     });
+    probes.dedup();
+    if probes.len() > 4096 {
+        return fail(format!(
+            "--ping-probe: {} probes a host; at most 4096",
+            probes.len()
+        ));
+    }
     Ok(Some(Discovery {
         probes,
         arp,

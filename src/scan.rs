@@ -396,7 +396,7 @@ fn run_pass<M: ProbeModule>(
     let job = Job {
         maker,
         validator: &validator,
-        dedup: Dedup::for_space(config.space.clone(), answered),
+        dedup: Dedup::for_space(&config.space, answered),
         plan: send,
         wait: config.wait,
         show: config.show,

@@ -220,7 +220,7 @@ fn check_module_over<M: ProbeModule>(module: &M, space: ProbeSpace, answer: Answ
                     module,
                     validator: &validator,
                     space: &space,
-                    dedup: Dedup::for_space(std::sync::Arc::new(space.clone()), None),
+                    dedup: Dedup::for_space(&space, None),
                     counters: &counters,
                     show: StateSet::ALL,
                     found: to_output,

@@ -1,4 +1,5 @@
-//! Report each (address, protocol, port) once, in bounded memory.
+//! Report each (address, protocol, port) once, in bounded memory, keyed by
+//! the index of its (first) probe, which the receiver has already found.
 //!
 //! Retries and retransmitted answers make the same result arrive several
 //! times. When the probe space is small enough (up to 2^26 probes, an 8 MiB
@@ -13,10 +14,7 @@
 //! about a second, so at 100,000 results a second a repeat is ~1 in 10^6.
 
 use super::answered::Answered;
-use crate::domain::Protocol;
 use crate::targets::ProbeSpace;
-use std::net::IpAddr;
-use std::sync::Arc;
 
 /// Largest probe space given an exact bitmap.
 const EXACT_MAX_PROBES: u64 = 1 << 26;
@@ -24,17 +22,12 @@ const RECENT_BUCKET_BITS: u32 = 17;
 const RECENT_WAYS: usize = 8;
 
 pub enum Dedup {
-    Exact {
-        space: Arc<ProbeSpace>,
-        seen: Answered,
-    },
-    Recent {
-        buckets: Vec<[u64; RECENT_WAYS]>,
-    },
+    Exact { seen: Answered },
+    Recent { buckets: Vec<[u64; RECENT_WAYS]> },
 }
 
 /// murmur3's fmix64: a full avalanche, so structured keys (consecutive
-/// addresses) spread over the buckets.
+/// indices) spread over the buckets.
 #[inline]
 fn mix(mut h: u64) -> u64 {
     h = (h ^ (h >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
@@ -45,12 +38,11 @@ fn mix(mut h: u64) -> u64 {
 impl Dedup {
     /// Exact over `answered` when there is one (a scan that reports
     /// silence), else exact in memory for small spaces, else recent.
-    pub fn for_space(space: Arc<ProbeSpace>, answered: Option<Answered>) -> Dedup {
+    pub fn for_space(space: &ProbeSpace, answered: Option<Answered>) -> Dedup {
         match answered {
-            Some(seen) => Dedup::Exact { space, seen },
+            Some(seen) => Dedup::Exact { seen },
             None if space.size() <= EXACT_MAX_PROBES => Dedup::Exact {
                 seen: Answered::in_memory(space.size()).expect("a map of at most 8 MiB"),
-                space,
             },
             None => Dedup::recent(),
         }
@@ -70,29 +62,17 @@ impl Dedup {
         }
     }
 
-    /// True the first time (addr, proto, port) is seen.
+    /// True the first time the result of probe `index` (the first probe
+    /// of its address, protocol and port: `ProbeSpace::index_of`) is seen.
     #[inline]
-    pub fn first_time(&mut self, addr: IpAddr, proto: Protocol, port: u16) -> bool {
+    pub fn first_time(&mut self, index: u64) -> bool {
         match self {
-            Dedup::Exact { space, seen } => {
-                // The receiver passes only replies to scanned probes.
-                let Some(index) = space.index_of(addr, proto, port) else {
-                    return false;
-                };
-                seen.set(index)
-            }
+            Dedup::Exact { seen } => seen.set(index),
             Dedup::Recent { buckets } => {
-                let (wide, family) = match addr {
-                    IpAddr::V4(a) => (u128::from(u32::from(a)), 4u64),
-                    IpAddr::V6(a) => (u128::from(a), 6),
-                };
-                let tail = u64::from(port) << 16 | (proto as u64) << 8 | family;
-                // 64 bits of key, each part mixed before the next joins it,
-                // so no structure in one part (consecutive addresses) can
-                // cancel another's: two different results share a key with
-                // probability 2^-64 per pair. 0 marks an empty slot.
-                let key = mix(mix(mix(tail) ^ (wide >> 64) as u64) ^ wide as u64).max(1);
-                let h = (mix(key) >> (64 - RECENT_BUCKET_BITS)) as usize;
+                // Indices are below 2^64 - 1, so the key is never 0, which
+                // marks an empty slot.
+                let key = index + 1;
+                let h = (mix(index) >> (64 - RECENT_BUCKET_BITS)) as usize;
                 let bucket = &mut buckets[h];
                 if bucket.contains(&key) {
                     return false;
@@ -109,7 +89,8 @@ impl Dedup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::Ipv4Addr;
+    use crate::domain::Protocol;
+    use std::net::{IpAddr, Ipv4Addr};
 
     fn v4(n: u32) -> IpAddr {
         IpAddr::V4(Ipv4Addr::from(n))
@@ -117,24 +98,19 @@ mod tests {
 
     #[test]
     fn exact_reports_every_probe_once() {
-        let s = Arc::new(
-            ProbeSpace::parse(
-                "198.18.0.0/20,198.18.32.5,2001:2::1000/120",
-                "",
-                "22,80,443,8000-8010",
-            )
-            .unwrap(),
-        );
-        let mut d = Dedup::for_space(s.clone(), None);
+        let s = ProbeSpace::parse(
+            "198.18.0.0/20,198.18.32.5,2001:2::1000/120",
+            "",
+            "22,80,443,8000-8010",
+        )
+        .unwrap();
+        let mut d = Dedup::for_space(&s, None);
         assert!(matches!(d, Dedup::Exact { .. }));
         for round in 0..3 {
             for i in 0..s.size() {
                 let p = s.probe(i);
-                assert_eq!(
-                    d.first_time(p.addr, p.proto, p.port),
-                    round == 0,
-                    "{p:?} round {round}"
-                );
+                let index = s.index_of(p.addr, p.proto, p.port).unwrap();
+                assert_eq!(d.first_time(index), round == 0, "{p:?} round {round}");
             }
         }
     }
@@ -143,14 +119,15 @@ mod tests {
     fn every_port_including_65535_is_its_own_result() {
         // 65535 once marked "port not scanned": with every port scanned it
         // collided with the real port 65535, which then never deduplicated.
-        let s = Arc::new(ProbeSpace::parse("198.18.0.0/30", "", "0-65535").unwrap());
-        let mut d = Dedup::for_space(s.clone(), None);
+        let s = ProbeSpace::parse("198.18.0.0/30", "", "0-65535").unwrap();
+        let mut d = Dedup::for_space(&s, None);
         for host in 0..4 {
             let a = v4(0xc612_0000 + host);
             for port in [0, 1, 65534, 65535] {
-                assert!(d.first_time(a, Protocol::Tcp, port), "{a} {port}");
+                let index = s.index_of(a, Protocol::Tcp, port).unwrap();
+                assert!(d.first_time(index), "{a} {port}");
                 for _ in 0..2 {
-                    assert!(!d.first_time(a, Protocol::Tcp, port), "{a} {port} again");
+                    assert!(!d.first_time(index), "{a} {port} again");
                 }
             }
         }
@@ -159,38 +136,32 @@ mod tests {
     #[test]
     fn recent_forgets_only_after_many_other_results() {
         let mut d = Dedup::recent();
-        let n = 65_536u32;
+        let n = 65_536u64;
+        // Consecutive indices, as consecutive hosts of one port have.
+        let base = 7 << 32;
         for i in 0..n {
-            assert!(d.first_time(v4(0xc612_0000 + i), Protocol::Tcp, 80));
-            assert!(!d.first_time(v4(0xc612_0000 + i), Protocol::Tcp, 80));
+            assert!(d.first_time(base + i));
+            assert!(!d.first_time(base + i));
         }
-        let repeated = (0..n)
-            .filter(|&i| d.first_time(v4(0xc612_0000 + i), Protocol::Tcp, 80))
-            .count();
+        let repeated = (0..n).filter(|&i| d.first_time(base + i)).count();
         assert_eq!(repeated, 0);
-        // The same address and port over another protocol or family is new.
-        assert!(d.first_time(v4(0xc612_0000), Protocol::Udp, 80));
-        assert!(d.first_time("::ffff:198.18.0.0".parse().unwrap(), Protocol::Tcp, 80));
+        assert!(d.first_time(0), "index 0 is a result like any other");
+        assert!(!d.first_time(0));
         for i in 0..(4 << 20) {
-            d.first_time(v4(i), Protocol::Tcp, 443);
+            d.first_time(i + 1);
         }
-        let forgotten = (0..n)
-            .filter(|&i| d.first_time(v4(0xc612_0000 + i), Protocol::Tcp, 80))
-            .count();
+        let forgotten = (0..n).filter(|&i| d.first_time(base + i)).count();
         assert!(forgotten > 60_000, "bounded memory forgets: {forgotten}");
     }
 
     #[test]
     fn big_spaces_use_the_bounded_table() {
         let s = ProbeSpace::parse("8.0.0.0/8", "", "80,443,8080,8443,22").unwrap();
-        assert!(matches!(
-            Dedup::for_space(Arc::new(s.clone()), None),
-            Dedup::Recent { .. }
-        ));
+        assert!(matches!(Dedup::for_space(&s, None), Dedup::Recent { .. }));
         // A scan that reports silence keeps the exact record whatever its size.
         let record = Answered::in_memory(s.size()).unwrap();
         assert!(matches!(
-            Dedup::for_space(Arc::new(s), Some(record)),
+            Dedup::for_space(&s, Some(record)),
             Dedup::Exact { .. }
         ));
     }

@@ -88,8 +88,8 @@ impl<M: ProbeModule> Receiver<'_, M> {
         rtt_us: &mut Histogram<u64>,
     ) {
         tally.received += 1;
-        let Some(v) = judge(self.module, self.validator, frame)
-            .filter(|v| self.space.index_of(v.addr, v.proto, v.port).is_some())
+        let Some((v, index)) = judge(self.module, self.validator, frame)
+            .and_then(|v| Some((v, self.space.index_of(v.addr, v.proto, v.port)?)))
         else {
             tally.dropped += 1;
             return;
@@ -103,7 +103,7 @@ impl<M: ProbeModule> Receiver<'_, M> {
                 rtt_us.saturating_record(u64::from(rtt.max(1)));
             }
         }
-        if !self.dedup.first_time(v.addr, v.proto, v.port) {
+        if !self.dedup.first_time(index) {
             tally.duplicates += 1;
             return;
         }

@@ -174,16 +174,25 @@ impl PingScan {
         }
         let syn_ack = tcp_flags::SYN | tcp_flags::ACK;
         let rst = t.flags & tcp_flags::RST != 0;
-        self.probes.iter().enumerate().find_map(|(i, probe)| {
+        // Only the probes to the port it came from: a cookie each.
+        let to_port =
+            |p: &PingProbe| matches!(*p, PingProbe::Syn(q) | PingProbe::Ack(q) if q == t.src_port);
+        let mut candidates = self.probes.iter().enumerate().filter(|(_, p)| to_port(p));
+        candidates.find_map(|(i, probe)| {
             let c = Self::cookie(v, reply.dst, t.dst_port, reply.src, i);
             let (seq, high) = (c as u32, (c >> 32) as u32);
             match *probe {
-                PingProbe::Syn(port) if port == t.src_port => {
+                PingProbe::Syn(_) => {
                     if t.flags & (syn_ack | tcp_flags::RST) == syn_ack
                         && t.ack == seq.wrapping_add(1)
                     {
                         Some(Self::up(reply, Reason::SynAck))
-                    } else if rst && (t.ack == seq.wrapping_add(1) || t.ack == seq) {
+                    } else if rst
+                        && t.flags & tcp_flags::ACK != 0
+                        && (t.ack == seq.wrapping_add(1) || t.ack == seq)
+                    {
+                        // As the SYN scan reads it (tcp.rs): RFC 9293
+                        // acknowledges seq + 1, some stacks echo seq.
                         Some(Self::up(reply, Reason::Reset))
                     } else {
                         None
@@ -191,9 +200,7 @@ impl PingScan {
                 }
                 // A RST to a segment with ACK takes its sequence number
                 // from our acknowledgement number.
-                PingProbe::Ack(port) if port == t.src_port && rst && t.seq == high => {
-                    Some(Self::up(reply, Reason::Reset))
-                }
+                PingProbe::Ack(_) if rst && t.seq == high => Some(Self::up(reply, Reason::Reset)),
                 _ => None,
             }
         })

@@ -46,7 +46,10 @@ impl PayloadTable {
             answers_from_other_port: false,
         }];
         let mut by_port: Vec<Vec<u16>> = vec![Vec::new(); 65536];
-        for (ports, p) in entries {
+        for (mut ports, p) in entries {
+            // A file may name a port twice on one line (`53,53`, `50-60,55`).
+            ports.sort_unstable();
+            ports.dedup();
             let id = payloads.len() as u16;
             let mut used = false;
             for port in ports {
@@ -497,6 +500,20 @@ mod tests {
             Some(TransportSlice::Udp(u)) => u.payload().to_vec(),
             _ => panic!("UDP"),
         }
+    }
+
+    #[test]
+    fn a_port_named_twice_for_one_payload_gets_it_once() {
+        let p = || Payload {
+            name: "x",
+            bytes: b"x".to_vec(),
+            field: None,
+            echo: Echo::None,
+            answers_from_other_port: false,
+        };
+        let t = PayloadTable::new(vec![(vec![53, 55, 53], p()), (vec![55], p())]);
+        assert_eq!((t.variants(53), t.variants(55), t.variants(54)), (1, 1, 1));
+        assert_eq!(t.payload(t.id(53, 0)).bytes, b"x");
     }
 
     #[test]

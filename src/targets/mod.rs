@@ -289,11 +289,12 @@ impl ProbeSpace {
         &self.ports
     }
 
-    /// The port numbers of one protocol, ascending.
+    /// The port numbers of one protocol, ascending, each once (a port with
+    /// several payloads has an entry per payload).
     pub fn port_numbers(&self, proto: Protocol) -> Vec<u16> {
         self.ports
             .iter()
-            .filter(|e| e.proto == proto)
+            .filter(|e| e.proto == proto && e.variant == 0)
             .map(|e| e.port)
             .collect()
     }
@@ -471,6 +472,13 @@ mod tests {
         .unwrap();
         assert_eq!(space.host_count(), 5); // .0 .2 .3 .4 .5
         assert_eq!(space.port_numbers(Protocol::Tcp), [20, 21, 22, 80]);
+        let entry = |port, variant| PortEntry {
+            proto: Protocol::Udp,
+            port,
+            variant,
+        };
+        let udp = space.with_ports(vec![entry(53, 0), entry(53, 1), entry(80, 0)]);
+        assert_eq!(udp.port_numbers(Protocol::Udp), [53, 80]);
         let probes = all_probes(&space);
         let unique: BTreeSet<_> = probes.iter().map(|p| (p.addr, p.port)).collect();
         assert_eq!(unique.len(), probes.len());

@@ -592,11 +592,18 @@ fn run_phases<M: ProbeModule>(
         last = Some((c, pass));
     }
     // 2. Behind a gateway: the ping probes.
-    let interrupted =
-        |last: &Option<(Config, Pass)>| last.as_ref().is_some_and(|(_, p)| p.finished.interrupted);
+    // A pass that did not run its course (Ctrl-C, a thread's or the
+    // output's failure) ends the scan: `finish` reports what it found and
+    // raises its error.
+    let cut_short = |last: &Option<(Config, Pass)>| {
+        last.as_ref().is_some_and(|(_, p)| {
+            let f = &p.finished;
+            !f.completed || f.tx.is_err() || f.rx.is_err() || f.output.is_err()
+        })
+    };
     if config.discovery.is_some()
         && !probes.is_empty()
-        && !interrupted(&last)
+        && !cut_short(&last)
         && let Some(space) = config.space.of_families(&routed)
     {
         let d = config.discovery.as_ref().expect("discovery");
@@ -637,7 +644,7 @@ fn run_phases<M: ProbeModule>(
 
     // 3. The ports of the hosts found (every host of a family discovery
     // did not look at).
-    let space = if config.scans_ports() && !interrupted(&last) {
+    let space = if config.scans_ports() && !cut_short(&last) {
         let [v4, v6] = found;
         config.space.replace_hosts(v4, v6)
     } else {

@@ -291,6 +291,28 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// A reply's reading, with no timestamp echo and no MAC (set those
+    /// fields after, where a reply carries them).
+    pub fn new(
+        addr: IpAddr,
+        proto: Protocol,
+        port: u16,
+        state: State,
+        reason: Reason,
+        ttl: u8,
+    ) -> Verdict {
+        Verdict {
+            addr,
+            proto,
+            port,
+            state,
+            reason,
+            ttl,
+            ts_echo: None,
+            mac: None,
+        }
+    }
+
     /// The result line for this reply, stamped with its arrival time.
     pub fn record(&self, ts: u64) -> Record {
         Record {

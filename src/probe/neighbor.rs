@@ -92,18 +92,13 @@ impl ProbeModule for NeighborSweep {
         if !self.probed(reply.src) {
             return None;
         }
+        let reason = match Family::of(&reply.src) {
+            Family::V4 => Reason::ArpResponse,
+            Family::V6 => Reason::NdResponse,
+        };
         Some(Verdict {
-            addr: reply.src,
-            proto: Protocol::Icmp,
-            port: 0,
-            state: State::Up,
-            reason: match Family::of(&reply.src) {
-                Family::V4 => Reason::ArpResponse,
-                Family::V6 => Reason::NdResponse,
-            },
-            ttl: reply.ttl,
-            ts_echo: None,
             mac: Some(mac),
+            ..Verdict::new(reply.src, Protocol::Icmp, 0, State::Up, reason, reply.ttl)
         })
     }
 

@@ -141,16 +141,7 @@ impl PingScan {
     }
 
     fn up(reply: &Reply<'_>, reason: Reason) -> Verdict {
-        Verdict {
-            addr: reply.src,
-            proto: Protocol::Icmp,
-            port: 0,
-            state: State::Up,
-            reason,
-            ttl: reply.ttl,
-            ts_echo: None,
-            mac: None,
-        }
+        Verdict::new(reply.src, Protocol::Icmp, 0, State::Up, reason, reply.ttl)
     }
 
     /// The cookie of probe `i` from `us:our_port` to `target`.

@@ -64,9 +64,10 @@ impl Default for SynScan {
     }
 }
 
-/// The codes nmap reads as `filtered` for a TCP probe; others (a network
-/// unreachable, fragmentation needed...) say nothing of the port.
-fn filtering_code(family: Family, code: u8) -> Option<Reason> {
+/// The unreachable codes nmap reads for a port (TCP or UDP), with their
+/// reason; others (fragmentation needed, source route failed...) say
+/// nothing of the port.
+pub(crate) fn filtering_code(family: Family, code: u8) -> Option<Reason> {
     match family {
         Family::V4 if !matches!(code, 1 | 2 | 3 | 9 | 10 | 13) => None,
         _ => Reason::from_unreachable(family, code),
@@ -99,16 +100,14 @@ pub(crate) fn filtered_by_icmp(
     if quoted.word1() != cookie as u32 {
         return None;
     }
-    Some(Verdict {
-        addr: quoted.dst,
-        proto: Protocol::Tcp,
-        port: quoted.dst_port(),
-        state: State::Filtered,
+    Some(Verdict::new(
+        quoted.dst,
+        Protocol::Tcp,
+        quoted.dst_port(),
+        State::Filtered,
         reason,
-        ttl: reply.ttl,
-        ts_echo: None,
-        mac: None,
-    })
+        reply.ttl,
+    ))
 }
 
 impl SynScan {
@@ -177,18 +176,15 @@ impl ProbeModule for SynScan {
                     return None;
                 };
                 Some(Verdict {
-                    addr: reply.src,
-                    proto: Protocol::Tcp,
-                    port: t.src_port,
-                    state,
-                    reason,
-                    ttl: reply.ttl,
-                    ts_echo: if state == State::Open {
-                        t.ts_echo
-                    } else {
-                        None
-                    },
-                    mac: None,
+                    ts_echo: t.ts_echo.filter(|_| state == State::Open),
+                    ..Verdict::new(
+                        reply.src,
+                        Protocol::Tcp,
+                        t.src_port,
+                        state,
+                        reason,
+                        reply.ttl,
+                    )
                 })
             }
             Transport::Unreachable { code, quoted } => {

@@ -206,16 +206,14 @@ impl ProbeModule for FlagScan {
         } else {
             return None;
         };
-        Some(Verdict {
-            addr: reply.src,
-            proto: Protocol::Tcp,
-            port: t.src_port,
+        Some(Verdict::new(
+            reply.src,
+            Protocol::Tcp,
+            t.src_port,
             state,
             reason,
-            ttl: reply.ttl,
-            ts_echo: None,
-            mac: None,
-        })
+            reply.ttl,
+        ))
     }
 
     fn silence(&self, _: Protocol) -> (State, Reason) {

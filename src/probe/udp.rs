@@ -12,6 +12,7 @@
 //! `open|filtered`.
 
 use super::payloads::{Echo, Fill, Payload};
+use super::tcp::filtering_code;
 use super::{Capture, ProbeFields, ProbeModule, SourcePorts, Validator, Verdict};
 use crate::cookie::{CookieKey, ProbeKind};
 use crate::domain::{Family, Protocol, Reason, State};
@@ -359,16 +360,14 @@ impl ProbeModule for UdpScan {
                     }
                     None => return None,
                 };
-                Some(Verdict {
-                    addr: reply.src,
-                    proto: Protocol::Udp,
-                    port: probed,
-                    state: State::Open,
-                    reason: Reason::UdpResponse,
-                    ttl: reply.ttl,
-                    ts_echo: None,
-                    mac: None,
-                })
+                Some(Verdict::new(
+                    reply.src,
+                    Protocol::Udp,
+                    probed,
+                    State::Open,
+                    Reason::UdpResponse,
+                    reply.ttl,
+                ))
             }
             Transport::Unreachable { code, quoted } => self.unreachable(reply, code, &quoted, v),
             _ => None,
@@ -400,6 +399,7 @@ impl UdpScan {
         v: &Validator,
     ) -> Option<Verdict> {
         let family = Family::of(&reply.src);
+        let reason = filtering_code(family, code)?;
         if q.protocol != IPPROTO_UDP || q.src != reply.dst || !v.our_port(q.src_port()) {
             return None;
         }
@@ -415,10 +415,6 @@ impl UdpScan {
             return None;
         }
         let port_unreachable = matches!((family, code), (Family::V4, 3) | (Family::V6, 4));
-        let reason = match family {
-            Family::V4 if !matches!(code, 1 | 2 | 3 | 9 | 10 | 13) => return None,
-            _ => Reason::from_unreachable(family, code)?,
-        };
         // nmap: a port unreachable from the target itself is `closed`; from
         // a router (or an IPv6 gateway answering for it), `filtered`.
         let state = if port_unreachable && reply.src == q.dst {
@@ -426,16 +422,14 @@ impl UdpScan {
         } else {
             State::Filtered
         };
-        Some(Verdict {
-            addr: q.dst,
-            proto: Protocol::Udp,
-            port: q.dst_port(),
+        Some(Verdict::new(
+            q.dst,
+            Protocol::Udp,
+            q.dst_port(),
             state,
             reason,
-            ttl: reply.ttl,
-            ts_echo: None,
-            mac: None,
-        })
+            reply.ttl,
+        ))
     }
 }
 

@@ -8,11 +8,11 @@ use std::net::Ipv6Addr;
 
 const ICMPV6: u8 = 58;
 const SOLICITATION: u8 = 135;
-const ADVERTISEMENT: u8 = 136;
+pub const ADVERTISEMENT: u8 = 136;
 const OPT_SOURCE_LL: u8 = 1;
 const OPT_TARGET_LL: u8 = 2;
 /// ND messages must arrive with hop limit 255: proof they were not routed.
-const HOP_LIMIT: u8 = 255;
+pub const HOP_LIMIT: u8 = 255;
 
 /// Ethernet (14) + IPv6 (40) + solicitation (24) + source link-layer option (8).
 pub const NS_FRAME_LEN: usize = 86;
@@ -88,18 +88,30 @@ pub fn advertisement_mac(frame: &[u8], our_ip: Ipv6Addr, target: Ipv6Addr) -> Op
     if msg.len() < 24 || msg[0] != ADVERTISEMENT || msg[1] != 0 || msg[8..24] != target.octets() {
         return None;
     }
-    let mut opts = &msg[24..];
+    match target_ll(&msg[24..]) {
+        Ok(Some(mac)) => Some(mac),
+        Ok(None) => <MacAddr>::try_from(&frame[6..12]).ok(),
+        Err(Malformed) => None,
+    }
+}
+
+/// An option with a length of 0 or past the end of the message.
+pub struct Malformed;
+
+/// The MAC of the target link-layer address option among an
+/// advertisement's `opts` (RFC 4861 4.6.1), if it has one.
+pub fn target_ll(mut opts: &[u8]) -> Result<Option<MacAddr>, Malformed> {
     while opts.len() >= 8 {
         let len = usize::from(opts[1]) * 8;
         if len == 0 || len > opts.len() {
-            return None;
+            return Err(Malformed);
         }
         if opts[0] == OPT_TARGET_LL {
-            return <MacAddr>::try_from(&opts[2..8]).ok();
+            return Ok(Some(opts[2..8].try_into().expect("6 bytes")));
         }
         opts = &opts[len..];
     }
-    <MacAddr>::try_from(&frame[6..12]).ok()
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! rejects anything that was not sent in answer to us. Every length is
 //! checked before it is used, so no frame, however cut or forged, panics.
 
-use super::MacAddr;
+use super::{MacAddr, nd};
 use etherparse::{
     ArpOperation, ArpPacket, EtherType, Ethernet2HeaderSlice, Icmpv4Slice, Icmpv6Slice, IpNumber,
     Ipv4HeaderSlice, Ipv6HeaderSlice, TcpHeaderSlice, TcpOptionElement, UdpHeaderSlice,
@@ -37,7 +37,6 @@ pub const ICMP_TIMESTAMP: u8 = 13;
 pub const ICMP_TIMESTAMP_REPLY: u8 = 14;
 pub const ICMPV6_ECHO_REQUEST: u8 = 128;
 pub const ICMPV6_ECHO_REPLY: u8 = 129;
-const ICMPV6_NEIGHBOR_ADVERTISEMENT: u8 = 136;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpSegment {
@@ -301,7 +300,7 @@ fn parse_ipv6_from(packet: &[u8], eth_src: Option<MacAddr>) -> Result<Reply<'_>,
                     let (ident, seq) = ident_seq(icmp.slice());
                     Transport::Echo { ident, seq }
                 }
-                ICMPV6_NEIGHBOR_ADVERTISEMENT => {
+                nd::ADVERTISEMENT => {
                     return advertisement(&ip, icmp.slice(), eth_src);
                 }
                 _ => return Err(NotAReply::OtherIcmp),
@@ -326,24 +325,13 @@ fn advertisement<'a>(
     msg: &[u8],
     eth_src: Option<MacAddr>,
 ) -> Result<Reply<'a>, NotAReply> {
-    if ip.hop_limit() != 255 || msg.len() < 24 || msg[1] != 0 {
+    if ip.hop_limit() != nd::HOP_LIMIT || msg.len() < 24 || msg[1] != 0 {
         return Err(NotAReply::OtherIcmp);
     }
     let target: [u8; 16] = msg[8..24].try_into().expect("16 bytes");
-    let mut mac = eth_src;
-    let mut opts = &msg[24..];
-    while opts.len() >= 8 {
-        let len = usize::from(opts[1]) * 8;
-        if len == 0 || len > opts.len() {
-            return Err(NotAReply::Malformed);
-        }
-        // Option 2: target link-layer address.
-        if opts[0] == 2 {
-            mac = Some(opts[2..8].try_into().expect("6 bytes"));
-            break;
-        }
-        opts = &opts[len..];
-    }
+    let mac = nd::target_ll(&msg[24..])
+        .map_err(|_| NotAReply::Malformed)?
+        .or(eth_src);
     Ok(Reply {
         src: IpAddr::from(target),
         dst: IpAddr::V6(ip.destination_addr()),

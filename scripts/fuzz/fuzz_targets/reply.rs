@@ -1179,19 +1179,25 @@ fn check<M: Subject>(f: &Fuzzed<M>, frame: &[u8]) {
                     continue;
                 }
                 put_u16(&mut fixed, l4 + 2, p.src_port());
+                // The built-in payloads' only server that answers from
+                // another port is TFTP, whose answer to a read request is
+                // DATA, ERROR or OACK (RFC 1350, 2347). Such an answer to
+                // the port of ours chosen for 69 is read as TFTP's, also
+                // when it comes from a port that would have picked the same
+                // port of ours (the module's rule: TFTP first).
+                let tftp = matches!(u.payload, [0, 3 | 5 | 6, ..]);
                 let textbook = if a.port == u.src_port {
+                    let taken_by_tftp = tftp
+                        && ELSEWHERE.iter().any(|&e| {
+                            e != a.port
+                                && f.probe(us, reply.src, Asked::udp(e, 0), 0).src_port()
+                                    == p.src_port()
+                        });
                     let udp = f.module.udp().expect("a UDP probe has its UDP scan");
                     let payload = &mut fixed[l4 + 8..l4 + 8 + u.payload.len()];
-                    carry_back(udp, a, &p, payload)
+                    carry_back(udp, a, &p, payload) && !taken_by_tftp
                 } else {
-                    // From another port: the built-in payloads' only such
-                    // server is TFTP, whose answer to a read request is
-                    // DATA, ERROR or OACK (RFC 1350, 2347); unless the port
-                    // it comes from would have picked the same port of
-                    // ours, when it is read as a direct answer.
-                    let direct = f.probe(us, reply.src, Asked::udp(u.src_port, 0), 0);
-                    let tftp = matches!(u.payload, [0, 3 | 5 | 6, ..]);
-                    tftp && direct.src_port() != p.src_port()
+                    tftp
                 };
                 judged(f, Way::Answering, &fixed, textbook.then_some(a));
             }

@@ -24,5 +24,6 @@ pub mod net;
 pub mod output;
 pub mod probe;
 pub mod scan;
+pub mod service;
 pub mod targets;
 pub mod wire;

@@ -225,6 +225,92 @@ pub static OPTIONS: &[Opt] = &[
         )
     },
     Opt {
+        effective: |c| when(c.banners.is_some()),
+        ..opt(
+            "banners",
+            Switch,
+            Identity,
+            "Talk to every open TCP port from user space: its banner, TLS certificate and service (nmap's -sV)",
+        )
+    },
+    Opt {
+        repeats: true,
+        effective: |c| c.banners.as_ref().map_or(vec![], |b| b.hello_specs.clone()),
+        ..opt(
+            "hello",
+            Value("PROTOCOL:PORTS"),
+            Identity,
+            "Speak PROTOCOL on PORTS in banner mode: http, tls, ssh, ftp, smtp, pop3, imap, redis, mysql, postgres, memcached, vnc, rdp, telnet [default: by well-known port]",
+        )
+    },
+    Opt {
+        effective: |c| c.banners.as_ref().map_or(vec![], |b| one(b.max_bytes)),
+        ..opt(
+            "banner-bytes",
+            Value("N"),
+            Identity,
+            "Keep at most N bytes of what each server says [default: 4096]",
+        )
+    },
+    Opt {
+        effective: |c| {
+            c.banners
+                .as_ref()
+                .map_or(vec![], |b| one(b.sessions.timeout.as_secs_f64()))
+        },
+        ..opt(
+            "banner-timeout",
+            Value("SECS"),
+            Run,
+            "Longest life of a banner session, from its SYN-ACK; then it is reset [default: 5]",
+        )
+    },
+    Opt {
+        effective: |c| {
+            c.banners
+                .as_ref()
+                .map_or(vec![], |b| one(b.sessions.hello_wait.as_secs_f64()))
+        },
+        ..opt(
+            "hello-wait",
+            Value("SECS"),
+            Run,
+            "How long a silent server is given before we speak first [default: 2]",
+        )
+    },
+    Opt {
+        effective: |c| c.banners.as_ref().map_or(vec![], |b| one(b.sessions.capacity)),
+        ..opt(
+            "max-sessions",
+            Value("N"),
+            Run,
+            "Banner sessions open at once, at most; more are refused with a reset and counted [default: 1048576]",
+        )
+    },
+    Opt {
+        effective: |c| {
+            c.banners
+                .as_ref()
+                .and_then(|b| b.service_probes.as_ref())
+                .map_or(vec![], |p| one(p.display()))
+        },
+        ..opt(
+            "service-probes",
+            Value("FILE"),
+            Identity,
+            "nmap's service probe database for naming services [default: /usr/share/nmap/nmap-service-probes where present]",
+        )
+    },
+    Opt {
+        effective: |c| when(c.banners.as_ref().is_some_and(|b| b.service_probes.is_none())),
+        ..opt(
+            "no-service-probes",
+            Switch,
+            Identity,
+            "Name services with synsweep's own small matcher only, not nmap's database",
+        )
+    },
+    Opt {
         effective: |c| when(c.discovery.as_ref().is_some_and(|d| !d.then_ports)),
         ..opt(
             "ping",
@@ -644,6 +730,7 @@ fn expand_masscan_flags(args: impl IntoIterator<Item = OsString>) -> Vec<OsStrin
             // nmap's discovery: -sn, and -PE -PP -PR -PS[ports] -PA[ports];
             // -Pn (no discovery) is what synsweep does unless asked.
             Some("-sn") => out.push("--ping".into()),
+            Some("-sV") => out.push("--banners".into()),
             Some("-Pn") => {}
             Some("-PE") => out.push("--ping-probe=echo".into()),
             Some("-PP") => out.push("--ping-probe=timestamp".into()),

@@ -14,7 +14,9 @@ use crate::probe::payloads::read_payload_file;
 use crate::probe::ping::PingProbe;
 use crate::probe::tcp_flags::parse_scanflags;
 use crate::probe::udp::PayloadTable;
-use crate::probe::{ScanPlan, SourcePorts};
+use crate::probe::session::SessionConfig;
+use crate::probe::{ScanPlan, SourcePorts, TcpScanType};
+use crate::service::hello::HelloMap;
 use crate::targets::grammar::{self, Origin, PortRange};
 use crate::targets::{PortEntry, ProbeSpace, TargetSource, TargetSpec};
 use crate::wire::{MacAddr, parse_mac};
@@ -130,6 +132,83 @@ impl Discovery {
     }
 }
 
+/// What banner mode was asked to do.
+#[derive(Clone, Debug)]
+pub struct BannerOptions {
+    pub sessions: SessionConfig,
+    /// `--banner-bytes`.
+    pub max_bytes: usize,
+    /// nmap's service probe database, if used.
+    pub service_probes: Option<PathBuf>,
+    /// `--hello` as given.
+    pub hello_specs: Vec<String>,
+}
+
+/// Where nmap's service probes are on Debian (nmap-common).
+pub const NMAP_SERVICE_PROBES: &str = "/usr/share/nmap/nmap-service-probes";
+
+fn banners(a: &Args, scan: &ScanPlan, discovery_only: bool) -> Result<Option<BannerOptions>, CliError> {
+    const BANNER_OPTIONS: [&str; 6] = [
+        "hello",
+        "banner-bytes",
+        "banner-timeout",
+        "hello-wait",
+        "max-sessions",
+        "service-probes",
+    ];
+    if !a.flag("banners") {
+        if let Some(o) = BANNER_OPTIONS.iter().find(|o| a.get(o).is_some()) {
+            return fail(format!("--{o} belongs to banner mode: add --banners (-sV)"));
+        }
+        return Ok(None);
+    }
+    if discovery_only || scan.tcp != Some(TcpScanType::Syn) || scan.scanflags.is_some() {
+        return fail(
+            "--banners: banner sessions start from SYN-ACKs: use the SYN scan (-sS, the default), without --ping or --scanflags".into(),
+        );
+    }
+    let mut hellos = HelloMap::default();
+    let hello_specs: Vec<String> = a.get_all("hello").into_iter().map(String::from).collect();
+    for spec in &hello_specs {
+        hellos
+            .add(spec)
+            .map_err(|e| CliError(format!("--hello: {e}")))?;
+    }
+    let service_probes = if a.flag("no-service-probes") {
+        if a.get("service-probes").is_some() {
+            return fail("--service-probes and --no-service-probes: pick one".into());
+        }
+        None
+    } else if let Some(p) = a.get("service-probes") {
+        Some(PathBuf::from(p))
+    } else {
+        Some(PathBuf::from(NMAP_SERVICE_PROBES)).filter(|p| p.exists())
+    };
+    Ok(Some(BannerOptions {
+        sessions: SessionConfig {
+            capacity: parse_in_range(
+                "max-sessions",
+                a.get("max-sessions").unwrap_or("1048576"),
+                1,
+                1 << 24,
+            )?,
+            hello_wait: seconds("hello-wait", a.get("hello-wait").unwrap_or("2"), 0.0, 600.0)?,
+            timeout: seconds(
+                "banner-timeout",
+                a.get("banner-timeout").unwrap_or("5"),
+                0.1,
+                3600.0,
+            )?,
+            rto: Duration::from_millis(500),
+            max_retransmits: 5,
+            hellos,
+        },
+        max_bytes: parse_in_range("banner-bytes", a.get("banner-bytes").unwrap_or("4096"), 1, 1 << 20)?,
+        service_probes,
+        hello_specs,
+    }))
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub space: Arc<ProbeSpace>,
@@ -142,6 +221,8 @@ pub struct Config {
     pub udp_payloads: Arc<PayloadTable>,
     /// `--udp-payloads` and `--nmap-payloads` as given.
     pub payload_files: Vec<PathBuf>,
+    /// Banner mode (`--banners`).
+    pub banners: Option<BannerOptions>,
     pub nmap_payloads: bool,
     /// Permutation seed (drawn at random when not given).
     pub seed: u64,
@@ -204,6 +285,7 @@ impl Config {
         let discovery = discovery(a)?;
         let show = show(a, discovery.as_ref())?;
         let (payload_files, nmap_payloads, udp_payloads) = payloads(a, &scan)?;
+        let banners = banners(a, &scan, discovery.as_ref().is_some_and(|d| !d.then_ports))?;
         let (targets, space) = targets(a, &scan, &udp_payloads, discovery.as_ref())?;
         let report_silence = match &discovery {
             Some(d) if !d.then_ports => false,
@@ -220,6 +302,17 @@ impl Config {
         let (checkpoint, checkpoint_interval) = checkpoint(a, &output, link_kind, list_probes)?;
         let status_json = status_json(a, &output, list_probes)?;
         let offline = link_kind == LinkKind::Offline;
+        // Offline nothing can answer: there is nothing to wait for.
+        let wait = if offline {
+            Duration::ZERO
+        } else {
+            let wait = seconds("wait", a.get("wait").unwrap_or("10"), 0.0, 86400.0)?;
+            // Sessions of the last SYN-ACKs need their whole life.
+            match &banners {
+                Some(b) => wait.max(b.sessions.timeout + Duration::from_secs(1)),
+                None => wait,
+            }
+        };
         let tx_threads_given = a
             .get("tx-threads")
             .map(|s| parse_in_range::<u32>("tx-threads", s, 1, 64))
@@ -232,16 +325,12 @@ impl Config {
             udp_payloads: Arc::new(udp_payloads),
             payload_files,
             nmap_payloads,
+            banners,
             seed: seed_given.unwrap_or_else(rand::random),
             seed_given: seed_given.is_some(),
             rate: rate(a.get("rate").unwrap_or("100"))?,
             retries: parse_in_range("retries", a.get("retries").unwrap_or("0"), 0, 100)?,
-            // Offline nothing can answer: there is nothing to wait for.
-            wait: if offline {
-                Duration::ZERO
-            } else {
-                seconds("wait", a.get("wait").unwrap_or("10"), 0.0, 86400.0)?
-            },
+            wait,
             show,
             report_silence,
             output,

@@ -228,7 +228,7 @@ impl fmt::Display for Reason {
 }
 
 /// One result: a line of every output format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     pub ip: IpAddr,
     pub proto: Protocol,
@@ -242,6 +242,9 @@ pub struct Record {
     pub ts: u64,
     /// The host's MAC address, where discovery learned it on the link.
     pub mac: Option<[u8; 6]>,
+    /// What a banner session heard and identified (`--banners`, open TCP
+    /// ports only).
+    pub banner: Option<Box<crate::service::Banner>>,
 }
 
 /// A set of states, e.g. the ones `--show` asks for.

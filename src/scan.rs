@@ -9,7 +9,7 @@
 //! are written before any transmit or receive error is raised, so a
 //! failing link never costs what was already found.
 
-use crate::config::{Config, ResumePoint};
+use crate::config::{BannerOptions, Config, ResumePoint};
 use crate::cookie::CookieKey;
 use crate::domain::{Family, Protocol, State, StateSet};
 use crate::engine::answered::Answered;
@@ -23,7 +23,12 @@ use crate::engine::tx::{Neighbors, ProbeMaker, Templates};
 use crate::engine::{self, Finished, Interrupt, Job, SendPlan, ThreadError};
 use crate::link::{self, LinkError, LinkKind, LinkPlan, NextHopSource, RxLink, TxLink, bpf};
 use crate::output::{Continue, EndInfo, OutputError, ResultWriter, RunInfo, ScanInfo};
+use crate::link::hold::PortHold;
 use crate::probe::both::Both;
+use crate::probe::session::Sessions;
+use crate::probe::session::segment::{MAX_FRAME, SegmentWriter};
+use crate::service::dialogue::Context;
+use crate::service::identify::Identifier;
 use crate::probe::neighbor::NeighborSweep;
 use crate::probe::ping::{PingProbe, PingScan};
 use crate::probe::tcp::SynScan;
@@ -393,6 +398,21 @@ fn run_pass<M: ProbeModule>(
     if let Some(n) = neighbors {
         maker = maker.with_neighbors(n);
     }
+    let banner_kit = match &config.banners {
+        Some(b) => Some(BannerKit::open(config, b, &link.plan)?),
+        None => None,
+    };
+    let sessions = match (&config.banners, &banner_kit) {
+        (Some(b), Some(kit)) => Some(Sessions::new(
+            b.sessions.clone(),
+            &kit.context,
+            &validator,
+            SynScan::KIND,
+            SegmentWriter::new([Family::V4, Family::V6].map(|f| link.plan.frame_params(f, config.ttl))),
+            link::open_tx(config.link_kind, &link.plan, MAX_FRAME).map_err(ScanError::Link)?,
+        )),
+        _ => None,
+    };
     let job = Job {
         maker,
         validator: &validator,
@@ -403,6 +423,8 @@ fn run_pass<M: ProbeModule>(
         resumed_at: config.resume.map_or(0, |r| r.position),
         checkpoint: checkpoint.clone(),
         status,
+        sessions,
+        identifier: banner_kit.as_ref().map(|k| &k.identifier),
     };
     let txs = std::mem::take(&mut link.txs);
     Ok(Pass {
@@ -410,6 +432,32 @@ fn run_pass<M: ProbeModule>(
         planned,
         whole,
     })
+}
+
+/// What banner mode needs for a run beside the sessions themselves.
+struct BannerKit {
+    context: Context,
+    identifier: Identifier,
+    /// Held for the whole run: the kernel must not reset our sessions.
+    _hold: PortHold,
+}
+
+impl BannerKit {
+    fn open(config: &Config, b: &BannerOptions, plan: &LinkPlan) -> Result<BannerKit, ScanError> {
+        let identifier = Identifier::load(b.service_probes.as_deref()).map_err(|e| ScanError::Io {
+            what: "--service-probes".into(),
+            err: io::Error::other(e),
+        })?;
+        let hold = PortHold::new(plan.sources(), config.source_ports).map_err(|err| ScanError::Io {
+            what: "--banners".into(),
+            err,
+        })?;
+        Ok(BannerKit {
+            context: Context::new(b.max_bytes),
+            identifier,
+            _hold: hold,
+        })
+    }
 }
 
 fn run_module<M: ProbeModule>(
@@ -852,6 +900,7 @@ fn report_silence<M: ProbeModule>(
                 ttl: 0,
                 ts,
                 mac: None,
+                banner: None,
             })?;
         }
         Ok(())

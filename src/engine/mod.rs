@@ -28,7 +28,9 @@ pub mod tx;
 use crate::domain::StateSet;
 use crate::link::{RxLink, TxLink};
 use crate::output::{OutputError, ResultWriter};
+use crate::probe::session::Sessions;
 use crate::probe::{ProbeModule, Validator};
+use crate::service::identify::Identifier;
 use dedup::Dedup;
 use hdrhistogram::Histogram;
 use monitor::{CheckpointPlan, Monitor, ToOutput, Watermarks};
@@ -101,6 +103,10 @@ pub struct Job<'a, M: ProbeModule> {
     pub resumed_at: u64,
     pub checkpoint: Option<CheckpointPlan>,
     pub status: Option<Box<dyn Write + Send>>,
+    /// Banner mode: the sessions, run by the receive thread...
+    pub sessions: Option<Sessions<'a>>,
+    /// ...and what names their services, run by the output thread.
+    pub identifier: Option<&'a Identifier>,
 }
 
 /// How a thread ended, if not well.
@@ -157,6 +163,8 @@ pub fn run<M: ProbeModule>(
         resumed_at,
         checkpoint,
         status,
+        sessions,
+        identifier,
     } = job;
     let threads = txs.len();
     let counters = Counters::default();
@@ -180,7 +188,14 @@ pub fn run<M: ProbeModule>(
         let out_thread = s.spawn(|| {
             for msg in from_scan {
                 let r = match msg {
-                    ToOutput::Record(r) => writer.write(&r),
+                    ToOutput::Record(mut r) => {
+                        // Service probes are matched here, off the
+                        // receive thread's path.
+                        if let (Some(id), Some(b)) = (identifier, r.banner.as_mut()) {
+                            b.id = id.identify(&b.findings);
+                        }
+                        writer.write(&r)
+                    }
                     ToOutput::Sync(ack) => writer.sync().map(|()| {
                         let _ = ack.send(());
                     }),
@@ -200,6 +215,7 @@ pub fn run<M: ProbeModule>(
             counters: &counters,
             show,
             found: to_output.clone(),
+            sessions,
         };
         let rx_thread = s.spawn(|| receiver.run(rx, &flags.stop_rx));
         let maker = &maker;

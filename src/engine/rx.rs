@@ -12,9 +12,11 @@ use super::monitor::ToOutput;
 use super::stats::{Counters, RxTally};
 use crate::domain::StateSet;
 use crate::link::RxLink;
+use crate::domain::{Protocol, State};
+use crate::probe::session::{Now, SessionStats, Sessions};
 use crate::probe::{ProbeModule, Validator, Verdict};
 use crate::targets::ProbeSpace;
-use crate::wire::reply::parse_frame;
+use crate::wire::reply::{Transport, parse_frame, tcp_flags};
 use hdrhistogram::Histogram;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -40,6 +42,8 @@ pub fn rtt_histogram() -> Histogram<u64> {
 pub struct Received {
     pub rtt_us: Histogram<u64>,
     pub answered: Option<super::answered::Answered>,
+    /// What banner sessions did, in banner mode.
+    pub sessions: Option<SessionStats>,
 }
 
 /// The receive thread's world.
@@ -54,6 +58,8 @@ pub struct Receiver<'a, M: ProbeModule> {
     pub counters: &'a Counters,
     pub show: StateSet,
     pub found: SyncSender<ToOutput>,
+    /// Banner mode: the sessions that open ports' SYN-ACKs start.
+    pub sessions: Option<Sessions<'a>>,
 }
 
 impl<M: ProbeModule> Receiver<'_, M> {
@@ -64,19 +70,49 @@ impl<M: ProbeModule> Receiver<'_, M> {
     pub fn run(mut self, link: &mut RxLink, stop: &AtomicBool) -> io::Result<Received> {
         let mut tally = RxTally::default();
         let mut rtt_us = rtt_histogram();
+        let started = std::time::Instant::now();
         while !stop.load(Relaxed) {
+            let now = Now::at(started);
             link.recv_batch(Duration::from_millis(50), |frame, arrived_us| {
-                self.one(frame, arrived_us, &mut tally, &mut rtt_us)
+                self.one(frame, arrived_us, now, &mut tally, &mut rtt_us)
             })?;
+            if self.sessions.is_some() {
+                self.tend_sessions(Some(Now::at(started)))?;
+            }
             tally.publish(self.counters);
             if let Some(d) = link.kernel_drops() {
                 self.counters.kernel_dropped.add(d);
             }
         }
+        // Whatever the sessions still hold is reported as it stands.
+        if let Some(s) = self.sessions.as_mut() {
+            s.end_all(Now::at(started));
+        }
+        self.tend_sessions(None)?;
         Ok(Received {
             rtt_us,
             answered: self.dedup.into_answered(),
+            sessions: self.sessions.as_ref().map(|s| s.stats()),
         })
+    }
+
+    /// Runs the sessions' timers (unless the scan is over), sends what
+    /// they wrote and hands the results of those that ended to the output.
+    fn tend_sessions(&mut self, now: Option<Now>) -> io::Result<()> {
+        let Some(s) = self.sessions.as_mut() else {
+            return Ok(());
+        };
+        if let Some(now) = now {
+            s.tick(now);
+        }
+        s.flush()?;
+        self.counters.sessions_open.set(s.open() as u64);
+        for r in s.take_done() {
+            if self.show.contains(r.state) {
+                let _ = self.found.send(ToOutput::Record(r));
+            }
+        }
+        Ok(())
     }
 
     #[inline]
@@ -84,11 +120,34 @@ impl<M: ProbeModule> Receiver<'_, M> {
         &mut self,
         frame: &[u8],
         arrived_us: u64,
+        now: Now,
         tally: &mut RxTally,
         rtt_us: &mut Histogram<u64>,
     ) {
         tally.received += 1;
-        let Some((v, index)) = judge(self.module, self.validator, frame)
+        let Some(reply) = parse_frame(frame)
+            .ok()
+            .filter(|r| self.validator.is_ours(r.dst))
+        else {
+            tally.dropped += 1;
+            return;
+        };
+        let segment = match reply.transport {
+            Transport::Tcp(seg) if self.sessions.is_some() => Some(seg),
+            _ => None,
+        };
+        // After the handshake a flow's segments are its session's.
+        if let (Some(s), Some(seg)) = (self.sessions.as_mut(), &segment)
+            && seg.flags & tcp_flags::SYN == 0
+            && self.validator.our_port(seg.dst_port)
+            && s.segment(&reply, seg, now)
+        {
+            tally.session_segments += 1;
+            return;
+        }
+        let Some((v, index)) = self
+            .module
+            .classify(&reply, self.validator)
             .and_then(|v| Some((v, self.space.index_of(v.addr, v.proto, v.port)?)))
         else {
             tally.dropped += 1;
@@ -103,7 +162,22 @@ impl<M: ProbeModule> Receiver<'_, M> {
                 rtt_us.saturating_record(u64::from(rtt.max(1)));
             }
         }
-        if !self.dedup.first_time(index) {
+        let first = self.dedup.first_time(index);
+        if let (Some(s), Some(seg)) = (self.sessions.as_mut(), &segment)
+            && v.proto == Protocol::Tcp
+            && v.state == State::Open
+        {
+            // The open port's result waits for its session to end, and
+            // goes out with what the session heard.
+            if first {
+                tally.found[v.state.index()] += 1;
+            } else {
+                tally.duplicates += 1;
+            }
+            s.syn_ack(&reply, seg, first.then(|| v.record(arrived_us / 1_000_000)), now);
+            return;
+        }
+        if !first {
             tally.duplicates += 1;
             return;
         }

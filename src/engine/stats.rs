@@ -44,6 +44,10 @@ pub struct Counters {
     pub kernel_dropped: Padded,
     /// Distinct results by state, in `State::ALL` order.
     pub found: [Padded; State::COUNT],
+    /// Banner mode: segments of sessions (after their handshake).
+    pub session_segments: Padded,
+    /// Banner mode: sessions open now.
+    pub sessions_open: Padded,
 }
 
 impl Counters {
@@ -68,6 +72,7 @@ pub struct RxTally {
     pub duplicates: u64,
     pub dropped: u64,
     pub found: [u64; State::COUNT],
+    pub session_segments: u64,
 }
 
 impl RxTally {
@@ -76,6 +81,7 @@ impl RxTally {
         c.valid.add(self.valid);
         c.duplicates.add(self.duplicates);
         c.dropped.add(self.dropped);
+        c.session_segments.add(self.session_segments);
         for (to, n) in c.found.iter().zip(self.found) {
             to.add(n);
         }

@@ -14,6 +14,7 @@
 
 pub mod afpacket;
 pub mod bpf;
+pub mod hold;
 pub mod memory;
 pub mod offline;
 pub mod pnet;

@@ -466,6 +466,7 @@ pub(crate) mod tests {
             ttl,
             ts,
             mac: None,
+            banner: None,
         };
         vec![
             r(

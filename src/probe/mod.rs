@@ -12,6 +12,7 @@ pub mod neighbor;
 pub mod payloads;
 pub mod ping;
 pub mod tcp;
+pub mod session;
 pub mod tcp_flags;
 pub mod udp;
 
@@ -324,6 +325,7 @@ impl Verdict {
             ttl: self.ttl,
             ts,
             mac: self.mac,
+            banner: None,
         }
     }
 }

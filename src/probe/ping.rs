@@ -157,7 +157,7 @@ impl PingScan {
     fn tcp_answer(
         &self,
         reply: &Reply<'_>,
-        t: &crate::wire::reply::TcpSegment,
+        t: &crate::wire::reply::TcpSegment<'_>,
         v: &Validator,
     ) -> Option<Verdict> {
         if !v.our_port(t.dst_port) {

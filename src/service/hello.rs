@@ -78,3 +78,21 @@ impl Hello {
         )
     }
 }
+
+/// (stub until helper A's table lands)
+#[derive(Clone, Debug, Default)]
+pub struct HelloMap;
+
+impl HelloMap {
+    pub fn add(&mut self, _spec: &str) -> Result<(), String> {
+        Ok(())
+    }
+
+    pub fn for_port(&self, port: u16) -> Option<Hello> {
+        match port {
+            22 => Some(Hello::Ssh),
+            80 => Some(Hello::Http),
+            _ => None,
+        }
+    }
+}

@@ -36,6 +36,14 @@ impl Findings {
     }
 }
 
+/// A banner session's result, riding on the open port's record.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Banner {
+    pub findings: Findings,
+    /// Filled in on the output side, which matches service probes.
+    pub id: Option<ServiceId>,
+}
+
 /// The TLS session's parameters and the server's certificate chain.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsInfo {

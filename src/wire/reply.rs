@@ -39,7 +39,7 @@ pub const ICMPV6_ECHO_REQUEST: u8 = 128;
 pub const ICMPV6_ECHO_REPLY: u8 = 129;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpSegment {
+pub struct TcpSegment<'a> {
     pub src_port: u16,
     pub dst_port: u16,
     pub seq: u32,
@@ -48,6 +48,10 @@ pub struct TcpSegment {
     pub window: u16,
     /// TSecr of a timestamp option: our TSval echoed back.
     pub ts_echo: Option<u32>,
+    /// TSval of a timestamp option: what banner sessions echo.
+    pub ts_val: Option<u32>,
+    /// The segment's data (banner sessions read it; probes ignore it).
+    pub payload: &'a [u8],
 }
 
 /// A UDP datagram and its payload.
@@ -86,7 +90,7 @@ impl Quoted<'_> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport<'a> {
-    Tcp(TcpSegment),
+    Tcp(TcpSegment<'a>),
     Udp(UdpDatagram<'a>),
     /// ICMPv4 type 3 or ICMPv6 type 1, with its code.
     Unreachable {
@@ -182,10 +186,10 @@ pub fn parse_ip(packet: &[u8]) -> Result<Reply<'_>, NotAReply> {
     }
 }
 
-fn parse_tcp(payload: &[u8]) -> Result<TcpSegment, NotAReply> {
+fn parse_tcp(payload: &[u8]) -> Result<TcpSegment<'_>, NotAReply> {
     let tcp = TcpHeaderSlice::from_slice(payload).map_err(|_| NotAReply::Malformed)?;
-    let ts_echo = tcp.options_iterator().find_map(|o| match o {
-        Ok(TcpOptionElement::Timestamp(_, echo)) => Some(echo),
+    let timestamps = tcp.options_iterator().find_map(|o| match o {
+        Ok(TcpOptionElement::Timestamp(val, echo)) => Some((val, echo)),
         _ => None,
     });
     Ok(TcpSegment {
@@ -196,7 +200,10 @@ fn parse_tcp(payload: &[u8]) -> Result<TcpSegment, NotAReply> {
         // Flags live in byte 13 of the header.
         flags: tcp.slice()[13],
         window: tcp.window_size(),
-        ts_echo,
+        ts_echo: timestamps.map(|t| t.1),
+        ts_val: timestamps.map(|t| t.0),
+        // TcpHeaderSlice has checked the data offset against the slice.
+        payload: &payload[tcp.slice().len()..],
     })
 }
 

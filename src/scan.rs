@@ -794,6 +794,7 @@ fn finish<M: ProbeModule>(
             .map(|r| &r.rtt_us)
             .filter(|h| !h.is_empty())
             .cloned();
+    summary.sessions = f.rx.as_ref().ok().and_then(|r| r.sessions);
     if let Some(mut w) = f.status {
         let _ = writeln!(
             w,

@@ -105,6 +105,8 @@ pub struct Summary {
     pub seed: u64,
     /// Round trips (µs) of SYN-ACKs that echoed our TCP timestamp.
     pub rtt_us: Option<Histogram<u64>>,
+    /// Banner mode: what the sessions did.
+    pub sessions: Option<crate::probe::session::SessionStats>,
 }
 
 impl Summary {
@@ -128,6 +130,7 @@ impl Summary {
             elapsed,
             seed,
             rtt_us: None,
+            sessions: None,
         }
     }
 
@@ -162,6 +165,22 @@ impl Summary {
                 ms(0.99),
                 h.max() as f64 / 1e3,
                 h.len()
+            );
+        }
+        if let Some(b) = &self.sessions {
+            let _ = writeln!(
+                s,
+                "banners   {} sessions, {} with bytes from the server: {} completed, {} timed out, {} reset, {} cut short; {} refused (table full), {} open at most, {} retransmitted, {} late segments reset",
+                b.opened,
+                b.with_banner,
+                b.completed,
+                b.timed_out,
+                b.reset,
+                b.cut_short,
+                b.refused,
+                b.peak,
+                b.retransmits,
+                b.late
             );
         }
         let _ = writeln!(

@@ -29,6 +29,7 @@ use crate::probe::session::Sessions;
 use crate::probe::session::segment::{MAX_FRAME, SegmentWriter};
 use crate::service::dialogue::Context;
 use crate::service::identify::Identifier;
+use crate::service::probes::ServiceDb;
 use crate::probe::neighbor::NeighborSweep;
 use crate::probe::ping::{PingProbe, PingScan};
 use crate::probe::tcp::SynScan;
@@ -444,10 +445,14 @@ struct BannerKit {
 
 impl BannerKit {
     fn open(config: &Config, b: &BannerOptions, plan: &LinkPlan) -> Result<BannerKit, ScanError> {
-        let identifier = Identifier::load(b.service_probes.as_deref()).map_err(|e| ScanError::Io {
-            what: "--service-probes".into(),
-            err: io::Error::other(e),
-        })?;
+        let db = match &b.service_probes {
+            Some(path) => Some(ServiceDb::load(path).map_err(|e| ScanError::Io {
+                what: "--service-probes".into(),
+                err: io::Error::other(e),
+            })?),
+            None => None,
+        };
+        let identifier = Identifier::new(db);
         let hold = PortHold::new(plan.sources(), config.source_ports).map_err(|err| ScanError::Io {
             what: "--banners".into(),
             err,

@@ -1147,7 +1147,15 @@ mod tests {
         // (discovery alone, -sn, scans no ports: a run of its own).
         let c = run("198.18.0.0/24 -iL /dev/null -p 80 --exclude 198.18.0.1 --excludefile /dev/null --no-default-excludes --seed 3 --retries 1 --shard 1/2 --source-port 100-200 -o x.csv --format csv --scanflags SYNFIN -sU --udp-payloads /dev/null --nmap-payloads -PE").unwrap();
         let ping = run("198.18.0.0/24 -sn").unwrap();
-        let lines: Vec<&String> = c.effective.iter().chain(&ping.effective).collect();
+        let banners = run("198.18.0.0/24 -p 80 --banners --hello http:8000 --banner-bytes 100 --service-probes /dev/null").unwrap();
+        let own_matcher = run("198.18.0.0/24 -p 80 -sV --no-service-probes").unwrap();
+        let lines: Vec<&String> = c
+            .effective
+            .iter()
+            .chain(&ping.effective)
+            .chain(&banners.effective)
+            .chain(&own_matcher.effective)
+            .collect();
         for o in OPTIONS.iter().filter(|o| o.scope == Identity) {
             assert!(
                 lines

@@ -224,6 +224,7 @@ fn check_module_over<M: ProbeModule>(module: &M, space: ProbeSpace, answer: Answ
                     counters: &counters,
                     show: StateSet::ALL,
                     found: to_output,
+                    sessions: None,
                 };
                 let before = allocations();
                 receiver.run(&mut link, &stop).unwrap();

@@ -352,6 +352,7 @@ mod tests {
             duplicates: 1,
             dropped: 2,
             found: [1, 1, 0, 0, 2, 0, 0],
+            session_segments: 4,
         };
         t.publish(&c);
         t.publish(&c);

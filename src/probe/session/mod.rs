@@ -733,3 +733,336 @@ impl<'a> Sessions<'a> {
         }
     }
 }
+
+#[cfg(test)]
+impl Sessions<'_> {
+    /// Every frame flushed so far, in order (a memory link only).
+    fn sent(&mut self) -> Vec<Vec<u8>> {
+        self.flush().unwrap();
+        match &mut self.link {
+            TxLink::Memory(m) => std::mem::take(&mut m.frames),
+            _ => panic!("tests send into memory"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cookie::CookieKey;
+    use crate::domain::{Protocol, Reason, State};
+    use crate::link::memory::MemoryTx;
+    use crate::probe::SourcePorts;
+    use crate::probe::tcp::SynScan;
+    use crate::service::hello::HelloMap;
+    use crate::wire::reply::{Transport, parse_frame};
+    use crate::wire::template::FrameParams;
+    use etherparse::{PacketBuilder, TcpOptionElement};
+
+    const US: &str = "198.19.255.1";
+    const THEM: &str = "198.18.0.9";
+    const OUR_PORT: u16 = 61000;
+    const SERVER_ISN: u32 = 5000;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    struct Bench {
+        validator: Validator,
+        context: Context,
+    }
+
+    impl Bench {
+        fn new() -> Bench {
+            Bench {
+                validator: Validator::new(
+                    CookieKey::from_keys(7, 11),
+                    [Some(ip(US)), None],
+                    SourcePorts {
+                        first: OUR_PORT,
+                        last: OUR_PORT + 9,
+                    },
+                ),
+                context: Context::new(4096),
+            }
+        }
+
+        fn sessions(&self, capacity: usize) -> Sessions<'_> {
+            let config = SessionConfig {
+                capacity,
+                hello_wait: Duration::from_millis(1000),
+                timeout: Duration::from_millis(5000),
+                rto: Duration::from_millis(300),
+                max_retransmits: 2,
+                hellos: HelloMap::new(),
+            };
+            let params = FrameParams {
+                src_mac: [2, 0, 0, 0, 0, 1],
+                dst_mac: [2, 0, 0, 0, 0, 2],
+                src: ip(US),
+                ttl: 64,
+            };
+            Sessions::new(
+                config,
+                &self.context,
+                &self.validator,
+                SynScan::KIND,
+                SegmentWriter::new([Some(params), None]),
+                TxLink::Memory(MemoryTx::new(MAX_FRAME)),
+            )
+        }
+
+        /// Our initial sequence number towards `port`: the SYN's cookie.
+        fn iss(&self, port: u16) -> u32 {
+            self.validator
+                .cookie(SynScan::KIND, ip(US), OUR_PORT, ip(THEM), port) as u32
+        }
+    }
+
+    /// A segment from the server: `seq` and `ack` absolute.
+    fn from_server(port: u16, seq: u32, ack: u32, flags: u8, data: &[u8]) -> Vec<u8> {
+        let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 0, 1]).ipv4(
+            [198, 18, 0, 9],
+            [198, 19, 255, 1],
+            61,
+        );
+        let mut b = b
+            .tcp(port, OUR_PORT, seq, 65160)
+            .options(&[TcpOptionElement::Timestamp(777, 1)])
+            .unwrap();
+        if flags & tcp_flags::ACK != 0 {
+            b = b.ack(ack);
+        }
+        if flags & tcp_flags::SYN != 0 {
+            b = b.syn();
+        }
+        if flags & tcp_flags::FIN != 0 {
+            b = b.fin();
+        }
+        if flags & tcp_flags::RST != 0 {
+            b = b.rst();
+        }
+        if flags & tcp_flags::PSH != 0 {
+            b = b.psh();
+        }
+        let mut out = Vec::new();
+        b.write(&mut out, data).unwrap();
+        out
+    }
+
+    fn now(ms: u64) -> Now {
+        Now {
+            ms,
+            tsval: 1_000_000 + ms as u32,
+        }
+    }
+
+    fn open_record(port: u16) -> Record {
+        crate::probe::Verdict::new(ip(THEM), Protocol::Tcp, port, State::Open, Reason::SynAck, 61)
+            .record(1)
+    }
+
+    /// What one of our frames says: (seq, ack, flags, data).
+    fn read(frame: &[u8]) -> (u32, u32, u8, Vec<u8>) {
+        let r = parse_frame(frame).unwrap();
+        assert_eq!(r.src, ip(US));
+        assert_eq!(r.dst, ip(THEM));
+        let Transport::Tcp(t) = r.transport else {
+            panic!("not TCP")
+        };
+        assert_eq!(t.src_port, OUR_PORT);
+        (t.seq, t.ack, t.flags, t.payload.to_vec())
+    }
+
+    fn feed(s: &mut Sessions<'_>, frame: &[u8], at: Now, first: bool) -> bool {
+        let r = parse_frame(frame).unwrap();
+        let Transport::Tcp(seg) = r.transport else {
+            panic!()
+        };
+        if seg.flags & tcp_flags::SYN != 0 {
+            s.syn_ack(&r, &seg, first.then(|| open_record(seg.src_port)), at);
+            true
+        } else {
+            s.segment(&r, &seg, at)
+        }
+    }
+
+    const ACK: u8 = tcp_flags::ACK;
+    const PSH_ACK: u8 = tcp_flags::PSH | tcp_flags::ACK;
+    const FIN_ACK: u8 = tcp_flags::FIN | tcp_flags::ACK;
+    const RST_ACK: u8 = tcp_flags::RST | tcp_flags::ACK;
+    const SYN_ACK: u8 = tcp_flags::SYN | tcp_flags::ACK;
+
+    #[test]
+    fn http_session_from_syn_ack_to_fin() {
+        let b = Bench::new();
+        let mut s = b.sessions(16);
+        let iss = b.iss(80);
+        feed(&mut s, &from_server(80, SERVER_ISN, iss + 1, SYN_ACK, b""), now(0), true);
+        // A client-first protocol: the hello rides on our first ACK.
+        let sent = s.sent();
+        assert_eq!(sent.len(), 1);
+        let (seq, ack, flags, hello) = read(&sent[0]);
+        assert_eq!((seq, ack, flags), (iss + 1, SERVER_ISN + 1, PSH_ACK));
+        assert!(hello.starts_with(b"GET / HTTP/1.1\r\n"), "{hello:?}");
+        let n = hello.len() as u32;
+        let response = b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\n\r\n";
+        let data = from_server(80, SERVER_ISN + 1, iss + 1 + n, PSH_ACK, response);
+        assert!(feed(&mut s, &data, now(10), false));
+        // The headers are all the dialogue wants: ACK, then FIN.
+        let sent = s.sent();
+        let got: Vec<_> = sent.iter().map(|f| read(f)).collect();
+        let after = SERVER_ISN + 1 + response.len() as u32;
+        assert_eq!(
+            got,
+            [
+                (iss + 1 + n, after, ACK, vec![]),
+                (iss + 1 + n, after, FIN_ACK, vec![])
+            ]
+        );
+        let done: Vec<Record> = s.take_done().collect();
+        assert_eq!(done.len(), 1);
+        let banner = done[0].banner.as_ref().unwrap();
+        assert_eq!(banner.findings.reply, response);
+        assert_eq!((done[0].port, done[0].state), (80, State::Open));
+        // The server's FIN, acknowledging ours, ends the linger.
+        let fin = from_server(80, after, iss + 2 + n, FIN_ACK, b"");
+        assert!(feed(&mut s, &fin, now(20), false));
+        assert_eq!(read(&s.sent()[0]), (iss + 2 + n, after + 1, ACK, vec![]));
+        assert_eq!(s.open(), 0);
+        // Anything later of that flow is recognised by its cookie and reset.
+        assert!(feed(&mut s, &fin, now(30), false));
+        assert_eq!(read(&s.sent()[0]), (iss + 2 + n, after + 1, RST_ACK, vec![]));
+        assert_eq!(s.stats().late, 1);
+        // A segment whose acknowledgment no session of ours could draw is
+        // not ours: left to the probe module.
+        let stranger = from_server(80, after, iss.wrapping_add(1 << 20), ACK, b"x");
+        assert!(!feed(&mut s, &stranger, now(40), false));
+        assert!(s.sent().is_empty());
+        let st = s.stats();
+        assert_eq!((st.opened, st.completed, st.with_banner), (1, 1, 1));
+    }
+
+    #[test]
+    fn server_first_greeting_and_the_hello_wait() {
+        let b = Bench::new();
+        let mut s = b.sessions(16);
+        let iss = b.iss(22);
+        feed(&mut s, &from_server(22, SERVER_ISN, iss + 1, SYN_ACK, b""), now(0), true);
+        // SSH speaks first: a bare ACK, and we wait.
+        assert_eq!(read(&s.sent()[0]), (iss + 1, SERVER_ISN + 1, ACK, vec![]));
+        s.tick(now(999));
+        assert!(s.sent().is_empty());
+        // The greeting arrives in two pieces.
+        let g = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n";
+        let d1 = from_server(22, SERVER_ISN + 1, iss + 1, PSH_ACK, &g[..10]);
+        feed(&mut s, &d1, now(1000), false);
+        assert_eq!(read(&s.sent()[0]), (iss + 1, SERVER_ISN + 11, ACK, vec![]));
+        // The wait ran out, but the server has spoken: nothing is sent.
+        s.tick(now(1001));
+        assert!(s.sent().is_empty());
+        let d2 = from_server(22, SERVER_ISN + 11, iss + 1, PSH_ACK, &g[10..]);
+        feed(&mut s, &d2, now(1002), false);
+        let got: Vec<_> = s.sent().iter().map(|f| read(f).2).collect();
+        assert_eq!(got, [ACK, FIN_ACK]);
+        let done: Vec<Record> = s.take_done().collect();
+        assert_eq!(done[0].banner.as_ref().unwrap().findings.greeting, g);
+        // No answer to our FIN: after the linger the flow is reset.
+        s.tick(now(1002 + 2000));
+        assert_eq!(read(&s.sent()[0]).2, RST_ACK);
+        assert_eq!(s.open(), 0);
+    }
+
+    #[test]
+    fn a_silent_server_gets_our_hello_after_the_wait() {
+        let b = Bench::new();
+        let mut s = b.sessions(16);
+        let iss = b.iss(22);
+        feed(&mut s, &from_server(22, SERVER_ISN, iss + 1, SYN_ACK, b""), now(0), true);
+        s.sent();
+        s.tick(now(1000));
+        let (seq, _, flags, data) = read(&s.sent()[0]);
+        assert_eq!((seq, flags), (iss + 1, PSH_ACK));
+        assert!(data.starts_with(b"SSH-2.0-"), "{data:?}");
+    }
+
+    #[test]
+    fn lost_segments_are_sent_again_and_gaps_asked_for() {
+        let b = Bench::new();
+        let mut s = b.sessions(16);
+        let iss = b.iss(80);
+        let syn_ack = from_server(80, SERVER_ISN, iss + 1, SYN_ACK, b"");
+        feed(&mut s, &syn_ack, now(0), true);
+        let hello = read(&s.sent()[0]);
+        // The SYN-ACK again: our ACK and hello were lost; both go again.
+        feed(&mut s, &syn_ack, now(50), false);
+        let again: Vec<_> = s.sent().iter().map(|f| read(f)).collect();
+        assert_eq!(again.len(), 2);
+        assert_eq!(again[0].2, ACK);
+        assert_eq!(again[1], hello);
+        // Unacknowledged: the hello is retransmitted after the RTO...
+        s.tick(now(300));
+        assert_eq!(read(&s.sent()[0]), hello);
+        // ...and a segment beyond a gap draws an ACK of what we have.
+        let n = hello.3.len() as u32;
+        let ahead = from_server(80, SERVER_ISN + 101, iss + 1 + n, PSH_ACK, b"later");
+        feed(&mut s, &ahead, now(310), false);
+        assert_eq!(read(&s.sent()[0]), (iss + 1 + n, SERVER_ISN + 1, ACK, vec![]));
+        // It acknowledged the hello: no more retransmissions.
+        s.tick(now(900));
+        assert!(s.sent().is_empty());
+        assert_eq!(s.stats().retransmits, 1);
+    }
+
+    #[test]
+    fn retransmissions_run_out_and_the_deadline_resets() {
+        let b = Bench::new();
+        let mut s = b.sessions(16);
+        let iss = b.iss(80);
+        feed(&mut s, &from_server(80, SERVER_ISN, iss + 1, SYN_ACK, b""), now(0), true);
+        s.sent();
+        s.tick(now(300));
+        s.tick(now(600));
+        assert_eq!(s.sent().len(), 2);
+        s.tick(now(900));
+        // Two retransmissions were allowed: the third timer ends it.
+        assert_eq!(read(&s.sent()[0]).2, RST_ACK);
+        let done: Vec<Record> = s.take_done().collect();
+        assert_eq!(done.len(), 1);
+        assert_eq!(s.stats().timed_out, 1);
+        // A server-first session that hears nothing ends at the deadline.
+        let iss22 = b.iss(22);
+        feed(&mut s, &from_server(22, SERVER_ISN, iss22 + 1, SYN_ACK, b""), now(1000), true);
+        s.tick(now(2000));
+        s.tick(now(6000));
+        let flags: Vec<u8> = s.sent().iter().map(|f| read(f).2).collect();
+        assert_eq!(flags.last(), Some(&RST_ACK));
+        assert_eq!(s.open(), 0);
+    }
+
+    #[test]
+    fn a_full_table_refuses_with_a_reset_and_reports_the_port() {
+        let b = Bench::new();
+        let mut s = b.sessions(1);
+        let (iss80, iss22) = (b.iss(80), b.iss(22));
+        feed(&mut s, &from_server(80, SERVER_ISN, iss80 + 1, SYN_ACK, b""), now(0), true);
+        s.sent();
+        feed(&mut s, &from_server(22, 9, iss22 + 1, SYN_ACK, b""), now(1), true);
+        assert_eq!(read(&s.sent()[0]), (iss22 + 1, 10, RST_ACK, vec![]));
+        let done: Vec<Record> = s.take_done().collect();
+        assert_eq!((done[0].port, done[0].banner.is_none()), (22, true));
+        assert_eq!(s.stats().refused, 1);
+        // The server's reset ends a session at once, quietly.
+        let rst = from_server(80, SERVER_ISN + 1, 0, tcp_flags::RST, b"");
+        assert!(feed(&mut s, &rst, now(2), false));
+        assert!(s.sent().is_empty());
+        assert_eq!((s.open(), s.stats().reset), (0, 1));
+        // end_all reports and resets whatever is still open.
+        feed(&mut s, &from_server(22, 9, iss22 + 1, SYN_ACK, b""), now(3), true);
+        s.take_done().count();
+        s.end_all(now(4));
+        assert_eq!(s.take_done().count(), 1);
+        assert_eq!(read(s.sent().last().unwrap()).2, RST_ACK);
+    }
+}

@@ -67,6 +67,19 @@
 # and the LAN existed, so callers that read every line keep working);
 # --family 6 prints the IPv6 block, --family all both, IPv4 first. --lan
 # prints the LAN hosts' truth instead of the blocks'.
+#
+# `up --services` also runs real TCP daemons from Debian's packages in the
+# namespace, each with its own configuration, certificates, logs and pid in
+# RUN_DIR, listening on the wildcard addresses (IPv4 and IPv6), so every host
+# of both blocks (and the daemon and LAN hosts) serves them: vsftpd (21),
+# OpenSSH (22), exim4 (25, STARTTLS), nginx (80; 443 TLS 1.3 only; 8443 TLS
+# 1.2 only), dovecot (POP3 110 with STLS, IMAP 143 with STARTTLS),
+# redis-server (6379) and PostgreSQL (5432, SSL). The python listener then
+# serves only the OPEN_PORTS no daemon serves (8080), and the TCP answers are
+# shaped by rule_table_services()/rule_table6_services() instead. `truth
+# --services` is that lab's truth (a TCP port scan covers SERVICE_PORTS);
+# `truth --services --banners` names each open port's service and product as
+# `nmap -sV` reports them; `certs` lists the TLS ports' certificate files.
 
 set -euo pipefail
 # ip and nft live in /usr/sbin; non-login shells (CI, sudo -E) may lack it.
@@ -89,6 +102,11 @@ readonly MEMCACHED_HOSTS=16,1040  # memcached: UDP 11211
 readonly LAN_HOSTS=2,3,4,5,6,7,8,9,33,100,200,254
 readonly RUN_ROOT=/run/synsweep-lab
 readonly LISTEN_TIMEOUT=10 # seconds for the listeners and daemons to start
+# up --services: the TCP daemons' ports (what a TCP port scan's truth covers
+# in that mode), ascending, and the seconds they get to listen (initdb and
+# the certificates come first, before the clock starts).
+readonly SERVICE_PORTS=21,22,25,80,110,143,443,5432,6379,8443
+readonly SERVICES_TIMEOUT=30
 
 # The ground-truth rule table: first matching line wins, per (host, probe).
 # Unmatched probes go to the kernel: a listener port answers SYN-ACK (open),
@@ -159,6 +177,60 @@ offset=3328-3583  icmp        drop
 EOF
 }
 
+# The tables of a lab with --services, for its real TCP daemons: every host
+# of the block serves every SERVICE_PORT but those below. UDP and host
+# discovery as in rule_table() (the same lines); no ICMP rejects of TCP.
+rule_table_services() {
+	cat <<'EOF'
+# selector        ports       action
+offset=3840-4095  any         drop
+offset&15=5       22          reset
+offset&7=3        80          drop
+# UDP (as rule_table)
+offset&7=6        u:161,5353  drop
+offset&15=9       u:53,123    icmp:admin-prohibited
+offset&255=200    udp         icmp:host-unreachable
+all               u:500       drop
+all               u:1900      icmp:host-prohibited
+# host discovery (as rule_table)
+offset=3072-3327  echo        drop
+offset=3328-3583  icmp        drop
+EOF
+}
+rule_table6_services() {
+	cat <<'EOF'
+# selector        ports       action
+offset=3840-4095  any         drop
+offset&15=5       22          reset
+offset&7=3        80          drop
+# UDP (as rule_table6)
+offset&7=6        u:161,5353  drop
+offset&15=9       u:53,123    icmp6:admin-prohibited
+offset&255=200    udp         icmp6:addr-unreachable
+all               u:500       drop
+all               u:1900      icmp6:no-route
+# host discovery (as rule_table6)
+offset=3072-3327  echo        drop
+offset=3328-3583  icmp        drop
+EOF
+}
+
+# What `truth --services --banners` names a service port: "SERVICE PRODUCT",
+# nmap's service name and product string (nmap -sV, Debian 12's packages;
+# 443 and 8443 nmap prints as ssl/http: the service under the tunnel).
+service_product() { # PORT
+	case $1 in
+	21) echo "ftp vsftpd" ;;
+	22) echo "ssh OpenSSH" ;;
+	25) echo "smtp Exim smtpd" ;;
+	80 | 443 | 8443) echo "http nginx" ;;
+	110) echo "pop3 Dovecot pop3d" ;;
+	143) echo "imap Dovecot imapd" ;;
+	5432) echo "postgresql PostgreSQL DB" ;;
+	6379) echo "redis Redis key-value store" ;;
+	esac
+}
+
 # The LAN hosts' table (offset = address minus the /24's .0, resp. minus
 # ::100; only LAN_HOSTS exist), both families, icmp:/icmp6: rejects not
 # allowed (the table serves both).
@@ -173,18 +245,24 @@ EOF
 usage() {
 	cat <<'EOF'
 usage: lab.sh COMMAND [--id N] [--loss PCT] [--family 4|6|all]
-              [--scan TYPE] [--silent] [--lan]
+              [--scan TYPE] [--silent] [--lan] [--services] [--banners]
 
 Builds and removes the synsweep test network (network namespace sswlabN),
 IPv4 and IPv6: responding blocks, UDP daemons, an on-link LAN.
 
 commands:
-  up [--id N] [--loss PCT]   (re)build lab N; returns once the listeners and
+  up [--id N] [--loss PCT] [--services]
+                             (re)build lab N; returns once the listeners and
                              the daemons listen.
                              --loss PCT: drop PCT% (integer 0..100) of the
                              packets in each direction, at random (IPv4 and
                              IPv6, any protocol; not ARP or IPv6 neighbour
                              discovery)
+                             --services: also real TCP daemons on every
+                             host: vsftpd 21, sshd 22, exim4 25, nginx 80,
+                             443 (TLS 1.3), 8443 (TLS 1.2), dovecot 110 143,
+                             PostgreSQL 5432, redis 6379; TCP answers per
+                             rule_table_services (docs/lab.md)
   down [--id N]              remove lab N, daemons included (no error if it
                              is not there)
   truth [--id N] [--family 4|6|all] [--scan TYPE] [--silent] [--lan]
@@ -213,9 +291,16 @@ commands:
                                                (IPv4), nd-response (IPv6)
                              --lan: the LAN hosts' truth instead of the
                              blocks' (arp always is)
+                             --services: the truth of a lab up with
+                             --services (TCP port scans on SERVICE_PORTS)
+                             --banners (with --services, --scan syn):
+                             "IP PORT SERVICE PRODUCT" per open port, as
+                             nmap -sV names them (PRODUCT has spaces)
+  certs [--id N]             "PORT FILE" per TLS port of a lab up with
+                             --services: its certificate (PEM)
   info [--id N]              print shell-sourceable LAB_* variables
   status [--id N]            exit 0 if lab N is up, 1 if not
-  ruleset [--id N] [--loss PCT]
+  ruleset [--id N] [--loss PCT] [--services]
                              print the nftables ruleset `up` loads (both
                              families)
 
@@ -238,7 +323,7 @@ say() { echo "lab.sh: $*" >&2; }
 
 CMD=${1:-}
 case $CMD in
-up | down | truth | info | status | ruleset) shift ;;
+up | down | truth | info | status | ruleset | certs) shift ;;
 -h | --help | help)
 	usage
 	exit 0
@@ -257,18 +342,32 @@ family_given=0
 SCAN=syn
 SILENT=0
 LAN=0
+SERVICES=0
+BANNERS=0
+scan_given=0
 truth_opt= # the last truth-only option given, for the error message
 while (($# > 0)); do
 	case $1 in
+	--services)
+		SERVICES=1
+		shift
+		;;
+	--banners)
+		BANNERS=1
+		truth_opt=--banners
+		shift
+		;;
 	--scan)
 		(($# >= 2)) || die_usage "--scan needs a value"
 		SCAN=$2
 		truth_opt=--scan
+		scan_given=1
 		shift 2
 		;;
 	--scan=*)
 		SCAN=${1#--scan=}
 		truth_opt=--scan
+		scan_given=1
 		shift
 		;;
 	--silent)
@@ -337,6 +436,15 @@ esac
 if [[ -n $truth_opt && $CMD != truth ]]; then
 	die_usage "$truth_opt only applies to truth"
 fi
+if ((SERVICES)) && [[ $CMD != up && $CMD != truth && $CMD != ruleset ]]; then
+	die_usage "--services only applies to up, truth and ruleset"
+fi
+if ((BANNERS)); then
+	((SERVICES)) || die_usage "--banners needs --services"
+	((scan_given == 0)) || [[ $SCAN == syn ]] || die_usage "--banners is the open ports of --scan syn (got --scan $SCAN)"
+	((SILENT == 0)) || die_usage "--banners and --silent exclude each other"
+	((LAN == 0)) || die_usage "--banners is the blocks' (not with --lan)"
+fi
 # PROBE_PORT: the port of ping-syn/ping-ack (nmap's default 80).
 PROBE_PORT=
 case $SCAN in
@@ -361,7 +469,7 @@ echo | timestamp | arp | ping-syn | ping-ack | ping-syn:* | ping-ack:*)
 	;;
 *) die_usage "--scan must be syn, ack, fin, null, xmas, maimon, window, udp, echo, timestamp, ping-syn[:PORT], ping-ack[:PORT] or arp (got '$SCAN')" ;;
 esac
-readonly SCAN SILENT LAN PROBE_PORT
+readonly SCAN SILENT LAN PROBE_PORT SERVICES BANNERS
 
 # --- everything below derives from the id, so labs can coexist ---------------
 
@@ -401,6 +509,21 @@ printf -v NS_MAC '02:73:73:77:%02x:02' "$ID"
 readonly HOST_MAC NS_MAC
 # Marker in the listener's command line, so `down` kills only our process.
 readonly LISTENER_TAG=synsweep-lab-listener
+# The python listener's ports: OPEN_PORTS, with --services only those no
+# daemon serves (8080). The TCP ports open on a host the rules leave alone.
+if ((SERVICES)); then
+	LISTEN_PORTS=$(comm -23 <(tr , '\n' <<<"$OPEN_PORTS" | sort) \
+		<(tr , '\n' <<<"$SERVICE_PORTS" | sort) | sort -n | paste -sd ,)
+	TCP_OPEN=$SERVICE_PORTS,$LISTEN_PORTS
+else
+	LISTEN_PORTS=$OPEN_PORTS
+	TCP_OPEN=$OPEN_PORTS
+fi
+readonly LISTEN_PORTS TCP_OPEN
+# up --services: the TCP daemons, each NAME as the UDP ones (DAEMONS below),
+# their files in RUN_DIR/NAME/; RUN_DIR/services marks a lab that has them.
+readonly SERVICE_DAEMONS="vsftpd sshd exim4 nginx dovecot postgres redis-server"
+readonly CERT_DIR=$RUN_DIR/certs
 
 # --- the rule table, compiled two ways ---------------------------------------
 
@@ -682,6 +805,7 @@ daemon_hosts() {
 # The truth of one family (4 or 6) of the blocks or (with --lan) the LAN.
 truth_of() { # FAMILY
 	local ports=$PORTS table=rule_table loc
+	((SERVICES == 0)) || ports=$SERVICE_PORTS
 	[[ $SCAN != udp ]] || ports=$UDP_PORTS
 	if [[ $LAN == 1 || $SCAN == arp ]]; then
 		if (($1 == 4)); then
@@ -698,14 +822,36 @@ truth_of() { # FAMILY
 			loc=(-v pfx="$NET6")
 			table=rule_table6
 		fi
+		((SERVICES == 0)) || table=${table}_services
 		loc+=(-v daemons="$(daemon_sockets)")
 	fi
 	"$table" | awk -v fam="$1" "${loc[@]}" -v scan="$SCAN" -v silent="$SILENT" \
-		-v ports="$ports" -v open="$OPEN_PORTS" -v dport="$PROBE_PORT" \
+		-v ports="$ports" -v open="$TCP_OPEN" -v dport="$PROBE_PORT" \
 		"$AWK_RULES$AWK_TRUTH"
 }
 
+# --banners: the open ports of the syn truth, named.
+banners() {
+	local p names=
+	for p in ${SERVICE_PORTS//,/ }; do names+="$p $(service_product "$p")"$'\n'; done
+	awk -v names="$names" 'BEGIN {
+		n = split(names, l, "\n")
+		for (i = 1; i <= n; i++) if (l[i] != "") {
+			p = l[i]; sub(/ .*/, "", p)
+			name[p] = substr(l[i], length(p) + 2)
+		}
+	}
+	$3 == "open" && ($2 in name) { print $1, $2, name[$2] }'
+}
+
 truth() {
+	if ((BANNERS)); then
+		truth_families | banners
+	else
+		truth_families
+	fi
+}
+truth_families() {
 	case $FAMILY in
 	4) truth_of 4 ;;
 	6) truth_of 6 ;;
@@ -719,9 +865,11 @@ truth() {
 
 ruleset() {
 	local rules4 rules6 lan4 lan6 loss=
-	rules4=$(rule_table | awk -v fam=4 -v net=198.18 -v b3=$((16 * ID)) \
+	local sfx=
+	((SERVICES == 0)) || sfx=_services
+	rules4=$("rule_table$sfx" | awk -v fam=4 -v net=198.18 -v b3=$((16 * ID)) \
 		-v block="$BLOCK" -v tag= "$AWK_RULES$AWK_NFT")
-	rules6=$(rule_table6 | awk -v fam=6 -v pfx="$NET6" \
+	rules6=$("rule_table6$sfx" | awk -v fam=6 -v pfx="$NET6" \
 		-v block="$BLOCK6" -v tag="ipv6 " "$AWK_RULES$AWK_NFT")
 	lan4=$(lan_table | awk -v fam=4 -v lan=1 -v net=198.19 -v b3=$((240 + ID)) \
 		-v block="$LAN_NET" -v tag="lan " "$AWK_RULES$AWK_NFT")
@@ -791,7 +939,14 @@ need_tools() {
 		flock | setsid) pkg=util-linux ;;
 		dnsmasq) pkg=dnsmasq-base ;;
 		chronyd) pkg=chrony ;;
-		snmpd | memcached) pkg=$tool ;;
+		snmpd | memcached | vsftpd | tcpdump | openssl) pkg=$tool ;;
+		sshd) pkg=openssh-server ;;
+		ssh-keygen) pkg=openssh-client ;;
+		exim4) pkg=exim4-daemon-light ;;
+		nginx) pkg=nginx-light ;;
+		dovecot) pkg="dovecot-core dovecot-pop3d dovecot-imapd" ;;
+		redis-server) pkg=redis-server ;;
+		setpriv) pkg=util-linux ;;
 		*) pkg=coreutils ;;
 		esac
 		if ! command -v "$tool" >/dev/null 2>&1; then
@@ -850,11 +1005,14 @@ readonly DAEMONS="dnsmasq chronyd snmpd memcached"
 # line names a file in RUN_DIR (with the slash: lab 1's is no prefix of
 # lab 10's), so a reused pid is never killed.
 daemon_pid() { # NAME
-	local pid cmdline
+	local pid cmdline comm
 	[[ -r $RUN_DIR/$1.pid ]] || return 1
 	pid=$(<"$RUN_DIR/$1.pid")
 	[[ $pid =~ ^[0-9]+$ ]] && running "$pid" || return 1
-	[[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$1" ]] || return 1
+	# (--services: vsftpd's and sshd's is their inetd, in python)
+	comm=$1
+	[[ $1 != vsftpd && $1 != sshd ]] || comm=python3
+	[[ $(cat "/proc/$pid/comm" 2>/dev/null) == "$comm" ]] || return 1
 	cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
 	[[ $cmdline == *"$RUN_DIR/"* ]] && echo "$pid"
 }
@@ -870,6 +1028,26 @@ take_lock() {
 teardown() {
 	local - pid pids=() alive=() tries b
 	set +e
+	# --services: each TCP daemon by its recorded pid first, so it stops its
+	# own workers and connections' processes (PostgreSQL: SIGINT, its fast
+	# shutdown; SIGTERM would wait for its clients); whatever is left then
+	# goes with the rest of the namespace below.
+	for b in $SERVICE_DAEMONS; do
+		pid=$(daemon_pid "$b") && pids+=("$pid")
+	done
+	if ((${#pids[@]} > 0)); then
+		pid=$(daemon_pid postgres) && kill -INT "$pid" 2>/dev/null
+		kill "${pids[@]}" 2>/dev/null
+		for ((tries = 0; tries < 250; tries++)); do
+			alive=()
+			for pid in "${pids[@]}"; do
+				running "$pid" && alive+=("$pid")
+			done
+			((${#alive[@]} > 0)) || break
+			sleep 0.02
+		done
+		pids=()
+	fi
 	pid=$(listener_pid) && pids+=("$pid")
 	for b in $DAEMONS; do
 		pid=$(daemon_pid "$b") && pids+=("$pid")
@@ -906,7 +1084,15 @@ teardown() {
 	fi
 	ns_exists && ip netns del "$NS" 2>/dev/null
 	# configurations, logs, pid files, snmpd's persistent data, TFTP root
+	# (--services: the daemons' too, certificates, PostgreSQL's cluster)
 	rm -rf "$RUN_DIR"
+	# sshd's privilege separation directory, if a lab made it and no lab
+	# with --services is left (up and down hold the lock)
+	if [[ -e $RUN_ROOT/sshd-privsep-made ]] &&
+		! compgen -G "$RUN_ROOT/*/services" >/dev/null; then
+		rmdir /run/sshd 2>/dev/null
+		rm -f "$RUN_ROOT/sshd-privsep-made"
+	fi
 	rmdir "$RUN_ROOT" 2>/dev/null
 	return 0
 }
@@ -964,7 +1150,7 @@ spawn() { # NAME COMMAND...
 start_listener() {
 	write_listener
 	spawn listener "$(python_bin)" -I "$RUN_DIR/listener.py" \
-		"$LISTENER_TAG" "$ID" "$OPEN_PORTS"
+		"$LISTENER_TAG" "$ID" "$LISTEN_PORTS"
 }
 
 # --- the UDP daemons -------------------------------------------------------------
@@ -1052,13 +1238,410 @@ EOF
 		-m 8 -c 64 -P "$RUN_DIR/memcached.self.pid"
 }
 
+# --- the TCP daemons (up --services) ----------------------------------------------
+
+# An inetd for one port: accepts on [::]:PORT (IPv4 too) with a deep queue,
+# runs COMMAND per connection, the connection on its stdin and stdout.
+write_inetd() { # FILE
+	cat >"$1" <<'EOF'
+# synsweep lab: inetd for one daemon. argv: PORT COMMAND...
+import os, signal, socket, sys
+
+os.closerange(3, 65536)
+port, argv = int(sys.argv[1]), sys.argv[2:]
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", port))
+s.listen(4096)  # clamped by somaxconn
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps them
+while True:
+    try:
+        conn, _ = s.accept()
+    except OSError:  # the peer already gave up
+        continue
+    if os.fork() == 0:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.dup2(conn.fileno(), 0)
+        os.dup2(conn.fileno(), 1)
+        os.execv(argv[0], argv)
+    conn.close()
+EOF
+}
+
+# The newest PostgreSQL server's bin directory.
+pg_bindir() {
+	local d
+	d=$(compgen -G '/usr/lib/postgresql/*/bin/postgres' | sort -V | tail -n 1) || return 1
+	[[ -n $d ]] && dirname "$d"
+}
+
+# A self-signed certificate (RSA 2048, SHA-256, 30 days from now): NAME.crt
+# and NAME.key in CERT_DIR, SUBJECT as openssl -subj, one DNS SAN.
+make_cert() { # NAME SUBJECT DNS
+	openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 \
+		-subj "$2" -addext "subjectAltName=DNS:$3" \
+		-keyout "$CERT_DIR/$1.key" -out "$CERT_DIR/$1.crt" \
+		>>"$CERT_DIR/openssl.log" 2>&1 ||
+		die "openssl could not make the $1 certificate; its log: $CERT_DIR/openssl.log"
+	chmod 600 "$CERT_DIR/$1.key"
+}
+
+# The TLS ports' certificates ("PORT NAME"): web (nginx), mail (exim4,
+# dovecot and PostgreSQL).
+readonly CERT_PORTS="25 mail
+110 mail
+143 mail
+443 web
+5432 mail
+8443 web"
+
+# Each daemon runs in the foreground, in the namespace, its pid the one spawn
+# records (nginx's master, dovecot's master, the postmaster and exim's
+# listening daemon fork their workers and connections' processes; vsftpd and
+# sshd run one per connection under inetd.py), from a configuration of its
+# own in RUN_DIR/NAME/ that reads none of the host's configuration files
+# (only the packages' binaries, the user database, dovecot's DH parameters
+# in /usr/share and OpenSSH's moduli) and writes only into RUN_DIR (but
+# sshd's privilege separation directory /run/sshd, a compiled-in path: made
+# if missing, removed at `down` only if a lab made it and no lab with
+# --services is left). Every one listens on the wildcard addresses, both
+# families, so all hosts of both blocks serve it; each takes ~600 and more
+# connections at once (the limits below), behind deep listen queues.
+start_services() {
+	local d pgbin hard
+	pgbin=$(pg_bindir) || die "no PostgreSQL server under /usr/lib/postgresql (scripts/deps.sh test installs it)"
+	echo "$SERVICE_PORTS" >"$RUN_DIR/services"
+	# The daemons hold a descriptor per connection (redis: maxclients + 32).
+	hard=$(ulimit -Hn)
+	[[ $hard == unlimited ]] && hard=65536
+	ulimit -n "$hard" 2>/dev/null || ulimit -n 65536 2>/dev/null || true
+
+	mkdir -p "$CERT_DIR"
+	make_cert web "/CN=lab.synsweep.test/O=Synsweep Lab/OU=banners" lab.synsweep.test
+	make_cert mail "/CN=mail.synsweep.test/O=Synsweep Lab/OU=mail" mail.synsweep.test
+
+	# vsftpd (21): anonymous read-only logins into an empty directory (it
+	# wants one kind of login; local users would be the host's), no client
+	# limits. Its greeting is the default "220 (vsFTPd 3.0.3)". The seccomp
+	# sandbox off: its filter predates newer kernels' and libc's syscalls.
+	# vsftpd's own listener has a fixed listen backlog of 32: a burst of
+	# connections overflowed it (SYNs dropped: a scan would see port 21
+	# filtered; measured 8 of 256 connections lost). So it runs in inetd
+	# mode (listen=NO: the session on stdin/stdout), one vsftpd per
+	# connection, started by RUN_DIR/inetd.py, which listens on [::]:21
+	# (both families) with a backlog of 4096; that launcher is daemon
+	# vsftpd (its pid in vsftpd.pid).
+	d=$RUN_DIR/vsftpd
+	mkdir -p "$d/empty"
+	write_inetd "$RUN_DIR/inetd.py"
+	cat >"$d/vsftpd.conf" <<CONF
+# synsweep lab $ID: FTP (21) on every address, one vsftpd per connection
+listen=NO
+listen_ipv6=NO
+anonymous_enable=YES
+anon_root=$d/empty
+no_anon_password=YES
+local_enable=NO
+write_enable=NO
+anon_upload_enable=NO
+anon_mkdir_write_enable=NO
+max_clients=0
+max_per_ip=0
+secure_chroot_dir=$d/empty
+pam_service_name=vsftpd
+seccomp_sandbox=NO
+tcp_wrappers=NO
+xferlog_enable=NO
+vsftpd_log_file=$d/vsftpd.xfer.log
+idle_session_timeout=30
+CONF
+	chmod 600 "$d/vsftpd.conf"
+	spawn vsftpd "$(python_bin)" -I "$RUN_DIR/inetd.py" 21 /usr/sbin/vsftpd "$d/vsftpd.conf"
+
+	# sshd (22): own host keys, nobody may log in. Its listener's backlog is
+	# a fixed 128 and each connection costs it a fork and a re-exec (~15 ms
+	# of CPU here): 600 connections at once overflowed the queue (half of
+	# them lost). So, as vsftpd, it runs in inetd mode (sshd -i, one per
+	# connection) behind inetd.py (daemon sshd, its pid in sshd.pid), which
+	# never refuses. MaxStartups and PerSourceMaxStartups would lift the
+	# standalone listener's limits; with -i there are none.
+	d=$RUN_DIR/sshd
+	mkdir -p "$d"
+	chmod 700 "$d"
+	ssh-keygen -q -t ed25519 -N '' -C "synsweep lab $ID" -f "$d/ssh_host_ed25519_key" >/dev/null
+	ssh-keygen -q -t ecdsa -N '' -C "synsweep lab $ID" -f "$d/ssh_host_ecdsa_key" >/dev/null
+	if [[ ! -d /run/sshd ]]; then
+		mkdir -m 755 /run/sshd
+		: >"$RUN_ROOT/sshd-privsep-made"
+	fi
+	cat >"$d/sshd_config" <<CONF
+# synsweep lab $ID: SSH (22) on every address; nobody logs in
+Port 22
+AddressFamily any
+ListenAddress 0.0.0.0
+ListenAddress ::
+HostKey $d/ssh_host_ed25519_key
+HostKey $d/ssh_host_ecdsa_key
+PidFile $d/sshd.self.pid
+UsePAM no
+MaxStartups 4096
+PerSourceMaxStartups none
+LoginGraceTime 20
+PermitRootLogin no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+AuthorizedKeysFile none
+DenyUsers *
+UseDNS no
+PrintMotd no
+X11Forwarding no
+AllowTcpForwarding no
+AllowAgentForwarding no
+PermitTunnel no
+CONF
+	spawn sshd "$(python_bin)" -I "$RUN_DIR/inetd.py" 22 /usr/sbin/sshd -i -e -f "$d/sshd_config"
+
+	# exim4 (25): a listening daemon in the foreground (-bdf) on port 25 of
+	# every address (local_interfaces unset), STARTTLS offered to everyone,
+	# no limit but smtp_accept_max, no ident or DNS lookups, no queue
+	# runner; every recipient is refused, so nothing is ever delivered.
+	# Greets "220 mail.synsweep.test ESMTP Exim 4.96 DATE". Exim reads its
+	# certificate and spool as its user.
+	d=$RUN_DIR/exim4
+	mkdir -p "$d/spool"
+	cp "$CERT_DIR/mail.crt" "$CERT_DIR/mail.key" "$d/"
+	cat >"$d/exim4.conf" <<CONF
+# synsweep lab $ID: SMTP (25) on every address; accepts no mail
+primary_hostname = mail.synsweep.test
+exim_path = /usr/sbin/exim4
+spool_directory = $d/spool
+log_file_path = $d/%slog
+pid_file_path = $d/exim.self.pid
+keep_environment =
+tls_advertise_hosts = *
+tls_certificate = $d/mail.crt
+tls_privatekey = $d/mail.key
+smtp_accept_max = 4096
+smtp_accept_queue = 0
+smtp_accept_reserve = 0
+smtp_connect_backlog = 4096
+rfc1413_query_timeout = 0s
+host_lookup =
+acl_smtp_rcpt = acl_check_rcpt
+
+begin acl
+acl_check_rcpt:
+  deny message = this lab accepts no mail
+CONF
+	chown -R Debian-exim:Debian-exim "$d"
+	chown root:root "$d/exim4.conf"
+	chmod 644 "$d/exim4.conf"
+	spawn exim4 /usr/sbin/exim4 -bdf -oX 25 -C "$d/exim4.conf"
+
+	# nginx (80, 443 TLS 1.3 only, 8443 TLS 1.2 only): a fixed page,
+	# Server: nginx/VERSION. Everything it writes (pid, logs, temp
+	# directories) in its directory.
+	d=$RUN_DIR/nginx
+	mkdir -p "$d/tmp"
+	cat >"$d/nginx.conf" <<CONF
+# synsweep lab $ID: HTTP (80), HTTPS (443 TLS 1.3, 8443 TLS 1.2) on every address
+daemon off;
+master_process on;
+user www-data;
+worker_processes 2;
+worker_rlimit_nofile 20000;
+pid $d/nginx.self.pid;
+error_log $RUN_DIR/nginx.log warn;
+events {
+	worker_connections 8192;
+}
+http {
+	server_tokens on;
+	access_log off;
+	default_type text/html;
+	client_body_temp_path $d/tmp/body;
+	proxy_temp_path $d/tmp/proxy;
+	fastcgi_temp_path $d/tmp/fastcgi;
+	uwsgi_temp_path $d/tmp/uwsgi;
+	scgi_temp_path $d/tmp/scgi;
+	ssl_certificate $CERT_DIR/web.crt;
+	ssl_certificate_key $CERT_DIR/web.key;
+	server {
+		listen 80 backlog=4096;
+		listen [::]:80 backlog=4096;
+		location / {
+			return 200 "<html><head><title>synsweep lab $ID</title></head><body>synsweep lab</body></html>\n";
+		}
+	}
+	server {
+		listen 443 ssl backlog=4096;
+		listen [::]:443 ssl backlog=4096;
+		ssl_protocols TLSv1.3;
+		location / {
+			return 200 "<html><head><title>synsweep lab $ID</title></head><body>synsweep lab, TLS 1.3</body></html>\n";
+		}
+	}
+	server {
+		listen 8443 ssl backlog=4096;
+		listen [::]:8443 ssl backlog=4096;
+		ssl_protocols TLSv1.2;
+		location / {
+			return 200 "<html><head><title>synsweep lab $ID</title></head><body>synsweep lab, TLS 1.2</body></html>\n";
+		}
+	}
+}
+CONF
+	spawn nginx /usr/sbin/nginx -e "$RUN_DIR/nginx.log" -p "$d/" -c "$d/nginx.conf"
+
+	# dovecot (POP3 110, IMAP 143, STARTTLS/STLS; no pop3s/imaps): nobody
+	# logs in (an empty passwd-file). Login processes in high-performance
+	# mode (service_count 0), 2048 clients each, two of each kept running.
+	d=$RUN_DIR/dovecot
+	mkdir -p "$d/state"
+	: >"$d/users"
+	cat >"$d/dovecot.conf" <<CONF
+# synsweep lab $ID: POP3 (110) and IMAP (143) on every address; nobody logs in
+instance_name = synsweep-lab-$ID
+base_dir = $d/base
+state_dir = $d/state
+protocols = imap pop3
+listen = *, ::
+log_path = $RUN_DIR/dovecot.log
+ssl = yes
+ssl_cert = <$CERT_DIR/mail.crt
+ssl_key = <$CERT_DIR/mail.key
+ssl_dh = </usr/share/dovecot/dh.pem
+auth_mechanisms = plain
+disable_plaintext_auth = yes
+passdb {
+  driver = passwd-file
+  args = $d/users
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=/nonexistent
+}
+mail_location = maildir:/nonexistent
+default_client_limit = 4096
+default_process_limit = 256
+service imap-login {
+  inet_listener imap {
+    port = 143
+  }
+  inet_listener imaps {
+    port = 0
+  }
+  service_count = 0
+  process_min_avail = 2
+  client_limit = 2048
+}
+service pop3-login {
+  inet_listener pop3 {
+    port = 110
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+  service_count = 0
+  process_min_avail = 2
+  client_limit = 2048
+}
+service auth {
+  client_limit = 8192
+}
+service anvil {
+  client_limit = 8192
+}
+CONF
+	spawn dovecot /usr/sbin/dovecot -F -c "$d/dovecot.conf"
+
+	# PostgreSQL (5432): a cluster of its own, made as the postgres user;
+	# SSL on (an SSLRequest gets 'S'), and every connection rejected by
+	# pg_hba.conf (an error, no authentication). No fsync: nothing is kept.
+	d=$RUN_DIR/postgres
+	mkdir -p "$d"
+	cp "$CERT_DIR/mail.crt" "$CERT_DIR/mail.key" "$d/"
+	chown -R postgres:postgres "$d"
+	chmod 700 "$d"
+	(cd / && setpriv --reuid=postgres --regid=postgres --init-groups \
+		"$pgbin/initdb" -D "$d/data" -U postgres -A reject -E UTF8 \
+		--locale=C --no-sync) >>"$RUN_DIR/postgres.log" 2>&1 ||
+		die "initdb failed; its log: $RUN_DIR/postgres.log"
+	cat >>"$d/data/postgresql.conf" <<CONF
+
+# synsweep lab $ID: PostgreSQL (5432) on every address; rejects everyone
+listen_addresses = '*'
+port = 5432
+unix_socket_directories = '$d'
+max_connections = 600
+shared_buffers = 16MB
+dynamic_shared_memory_type = mmap
+huge_pages = off
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+autovacuum = off
+authentication_timeout = 20s
+ssl = on
+ssl_cert_file = '$d/mail.crt'
+ssl_key_file = '$d/mail.key'
+logging_collector = off
+CONF
+	cat >"$d/data/pg_hba.conf" <<CONF
+# synsweep lab $ID: nobody gets in
+local all all reject
+host  all all 0.0.0.0/0 reject
+host  all all ::/0 reject
+CONF
+	spawn postgres setpriv --reuid=postgres --regid=postgres --init-groups \
+		"$pgbin/postgres" -D "$d/data"
+
+	# redis-server (6379): every address, no protected mode, no persistence.
+	# set-proc-title no: its command line keeps naming its configuration.
+	d=$RUN_DIR/redis-server
+	mkdir -p "$d"
+	cat >"$d/redis.conf" <<CONF
+# synsweep lab $ID: Redis (6379) on every address
+bind * -::*
+port 6379
+protected-mode no
+tcp-backlog 4096
+daemonize no
+supervised no
+set-proc-title no
+logfile ""
+dir $d
+save ""
+appendonly no
+maxclients 10000
+timeout 0
+CONF
+	spawn redis-server /usr/bin/redis-server "$d/redis.conf"
+}
+
 # "NAME PROTO ADDRESS:PORT" (as ss prints it) for every socket `up` waits for.
 expected_sockets() {
 	local p o a port name
-	for p in ${OPEN_PORTS//,/ }; do
+	for p in ${LISTEN_PORTS//,/ }; do
 		echo "listener tcp 0.0.0.0:$p"
 		echo "listener tcp [::]:$p"
 	done
+	if ((SERVICES)); then
+		for p in ${SERVICE_PORTS//,/ }; do
+			case $p in
+			21) name=vsftpd ;;
+			22) name=sshd ;;
+			25) name=exim4 ;;
+			80 | 443 | 8443) name=nginx ;;
+			110 | 143) name=dovecot ;;
+			5432) name=postgres ;;
+			6379) name=redis-server ;;
+			esac
+			echo "$name tcp 0.0.0.0:$p"
+			echo "$name tcp [::]:$p"
+		done
+	fi
 	for o in $(daemon_sockets); do
 		port=${o#*:}
 		o=${o%:*}
@@ -1077,12 +1660,15 @@ expected_sockets() {
 
 # Waits until the listener and every daemon listen; on failure (one exited,
 # or LISTEN_TIMEOUT) says which and shows its log.
-wait_ready() {
+wait_ready() { # [TIMEOUT]
 	local expected listening missing names name pid deadline bad
+	local timeout=${1:-$LISTEN_TIMEOUT}
 	expected=$(expected_sockets)
-	deadline=$((SECONDS + LISTEN_TIMEOUT))
+	deadline=$((SECONDS + timeout))
 	while :; do
-		listening=$(ip netns exec "$NS" ss -Hltun | awk '{ print $1, $5 }')
+		# a dual-stack socket (*:P, IPV6_V6ONLY off) serves both families
+		listening=$(ip netns exec "$NS" ss -Hltun | awk '{ print $1, $5 }
+			$5 ~ /^\*:/ { p = substr($5, 2); print $1, "0.0.0.0" p; print $1, "[::]" p }')
 		# the expected sockets not (yet) listening
 		missing=$(awk 'NR == FNR { have[$0] = 1; next }
 			!(($2 " " $3) in have)' <(echo "$listening") <(echo "$expected"))
@@ -1099,7 +1685,7 @@ wait_ready() {
 	((${#bad[@]} > 0)) || bad=("${names[@]}")
 	for name in "${bad[@]}"; do
 		if running "$(<"$RUN_DIR/$name.pid")"; then
-			say "$name is not listening after ${LISTEN_TIMEOUT}s on:$(missing_of "$name" "$missing"); its log:"
+			say "$name is not listening after ${timeout}s on:$(missing_of "$name" "$missing"); its log:"
 		else
 			say "$name exited before listening on:$(missing_of "$name" "$missing"); its log:"
 		fi
@@ -1128,6 +1714,13 @@ up_exit() {
 cmd_up() {
 	need_root
 	need_tools ip ss nft python3 awk flock setsid nohup dnsmasq chronyd snmpd memcached
+	((SERVICES == 0)) || need_tools vsftpd sshd ssh-keygen exim4 nginx dovecot \
+		redis-server openssl setpriv comm
+	if ((SERVICES)); then
+		[[ -x /usr/lib/dovecot/pop3 && -x /usr/lib/dovecot/imap ]] ||
+			die "dovecot's pop3 or imap is missing: install dovecot-pop3d and dovecot-imapd (scripts/deps.sh test does)"
+		pg_bindir >/dev/null || die "no PostgreSQL server: install postgresql (scripts/deps.sh test does)"
+	fi
 	[[ -d /proc/sys/net/ipv6 ]] || die "this kernel has no IPv6 (boot without ipv6.disable=1)"
 	take_lock
 	teardown # a leftover lab with this id, if any
@@ -1217,14 +1810,21 @@ cmd_up() {
 	# both at once: each takes a few tens of ms to listen
 	start_listener
 	start_daemons
-	wait_ready
+	if ((SERVICES)); then
+		start_services
+		wait_ready "$SERVICES_TIMEOUT"
+	else
+		wait_ready
+	fi
 
 	UP_DONE=1
 	trap - EXIT INT TERM HUP
+	local more=
+	((SERVICES == 0)) || more=", services $SERVICE_DAEMONS on $SERVICE_PORTS"
 	say "lab $ID up: $HOST_IF $SOURCE_IP -> $GATEWAY_IP," \
 		"$SOURCE_IP6 -> $GATEWAY_IP6 ($NS_MAC), blocks $BLOCK $BLOCK6," \
 		"silent $SILENT_BLOCK $SILENT_BLOCK6, LAN $LAN_NET $LAN6_NET," \
-		"daemons $DAEMONS, loss $LOSS%"
+		"daemons $DAEMONS$more, loss $LOSS%"
 }
 
 cmd_down() {
@@ -1241,12 +1841,18 @@ is_up() {
 	for name in $DAEMONS; do
 		daemon_pid "$name" >/dev/null || return 1
 	done
+	[[ -e $RUN_DIR/services ]] || return 0
+	for name in $SERVICE_DAEMONS; do
+		daemon_pid "$name" >/dev/null || return 1
+	done
 }
 
 cmd_status() {
 	need_tools ip
 	if is_up; then
-		echo "lab $ID: up (netns $NS, blocks $BLOCK $BLOCK6, loss $(cat "$RUN_DIR/loss" 2>/dev/null || echo '?')%)"
+		local more=
+		[[ ! -e $RUN_DIR/services ]] || more=", services $SERVICE_PORTS"
+		echo "lab $ID: up (netns $NS, blocks $BLOCK $BLOCK6$more, loss $(cat "$RUN_DIR/loss" 2>/dev/null || echo '?')%)"
 		exit 0
 	fi
 	local parts=()
@@ -1297,6 +1903,24 @@ cmd_info() {
 	echo "LAB_LAN_SOURCE=$LAN_SOURCE_IP"
 	echo "LAB_LAN6=$LAN6_NET"
 	echo "LAB_LAN_SOURCE6=$SOURCE_IP6"
+	# up --services: its TCP daemons' ports and certificates
+	if [[ -e $RUN_DIR/services ]]; then
+		echo "LAB_SERVICE_PORTS=$SERVICE_PORTS"
+		echo "LAB_CERT_WEB=$CERT_DIR/web.crt"
+		echo "LAB_CERT_MAIL=$CERT_DIR/mail.crt"
+	fi
+}
+
+# "PORT FILE" per TLS port of a lab up with --services, by port: the PEM
+# certificate that port presents (after STARTTLS, STLS or an SSLRequest for
+# 25, 110, 143 and 5432).
+cmd_certs() {
+	[[ -e $RUN_DIR/services && -r $CERT_DIR/web.crt && -r $CERT_DIR/mail.crt ]] ||
+		die "lab $ID is not up with --services (no $CERT_DIR)"
+	local port name
+	while read -r port name; do
+		echo "$port $CERT_DIR/$name.crt"
+	done <<<"$CERT_PORTS"
 }
 
 case $CMD in
@@ -1306,4 +1930,5 @@ truth) truth ;;
 ruleset) ruleset ;;
 info) cmd_info ;;
 status) cmd_status ;;
+certs) cmd_certs ;;
 esac

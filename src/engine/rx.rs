@@ -125,6 +125,12 @@ impl<M: ProbeModule> Receiver<'_, M> {
         rtt_us: &mut Histogram<u64>,
     ) {
         tally.received += 1;
+        // Our timestamps must not be older than the SYN's, which may have
+        // left after this batch began: the frame's arrival is later.
+        let now = Now {
+            tsval: arrived_us as u32,
+            ..now
+        };
         let Some(reply) = parse_frame(frame)
             .ok()
             .filter(|r| self.validator.is_ours(r.dst))

@@ -89,9 +89,15 @@ fn lab_script() -> PathBuf {
 impl Lab {
     /// Builds lab `id`, optionally with random loss both ways.
     pub fn up(id: u32, loss_percent: Option<u32>) -> Lab {
+        Lab::up_with(id, loss_percent, &[])
+    }
+
+    /// Builds lab `id` with more `lab.sh up` options (`--services`).
+    pub fn up_with(id: u32, loss_percent: Option<u32>, extra: &[&str]) -> Lab {
         let lock = LAB_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let mut cmd = Command::new("bash");
         cmd.arg(lab_script()).args(["up", "--id", &id.to_string()]);
+        cmd.args(extra);
         if let Some(l) = loss_percent {
             cmd.args(["--loss", &l.to_string()]);
         }

@@ -280,6 +280,7 @@ fn run_info<M: ProbeModule>(config: &Config, module: &M) -> RunInfo {
                 }
             })
             .collect(),
+        banners: config.banners.is_some(),
     }
 }
 

@@ -12,8 +12,14 @@
 //! crash): the existing text is carried into `FILE.partial` without its
 //! footer and any cut-off last line, new records follow, and the footer
 //! is written again at the end, so even XML stays one valid document.
+//!
+//! In banner mode a record also carries what the port's service said and
+//! is. Server bytes reach every format through one rule (`escape`), which
+//! turns them into reversible text with no line breaks or control
+//! characters; each format then only adds its own quoting.
 
 mod csv;
+pub mod escape;
 mod grepable;
 mod list;
 mod ndjson;
@@ -66,12 +72,18 @@ impl FormatKind {
         }
     }
 
+    /// The format for a run without banners.
     pub fn formatter(&self) -> Box<dyn Format> {
+        self.formatter_for(&RunInfo::default())
+    }
+
+    /// The format for `run` (CSV's columns depend on it).
+    pub fn formatter_for(&self, run: &RunInfo) -> Box<dyn Format> {
         match self {
             FormatKind::List => Box::new(list::List),
-            FormatKind::Ndjson => Box::new(ndjson::Ndjson),
-            FormatKind::Csv => Box::new(csv::Csv),
-            FormatKind::Xml => Box::new(xml::Xml),
+            FormatKind::Ndjson => Box::new(ndjson::Ndjson::default()),
+            FormatKind::Csv => Box::new(csv::Csv::new(run)),
+            FormatKind::Xml => Box::new(xml::Xml::default()),
             FormatKind::Grepable => Box::new(grepable::Grepable),
         }
     }
@@ -85,6 +97,8 @@ pub struct RunInfo {
     pub command_line: String,
     /// One entry per protocol scanned.
     pub scans: Vec<ScanInfo>,
+    /// Banner mode: records may carry banners, and CSV has their columns.
+    pub banners: bool,
 }
 
 /// What nmap XML's `scaninfo` says of one protocol's ports.
@@ -117,8 +131,18 @@ pub trait Format: Send {
     fn footer_start(&self, text: &[u8]) -> usize {
         text.len()
     }
+    /// How much of a file's text (footer cut off) holds whole records: by
+    /// default, up to the last line break.
+    fn whole_records(&self, text: &[u8]) -> usize {
+        line_start(text, text.len())
+    }
     /// Is this line (without its newline) of an existing file a record?
     fn is_record(&self, line: &[u8]) -> bool;
+    /// Can a file whose first line (without its newline) is this be
+    /// continued by this run? If not, why not.
+    fn continues(&self, _first_line: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -222,6 +246,15 @@ impl OutputError {
     }
 }
 
+/// Where the line holding position `at` starts: just after the last line
+/// break before `at`.
+pub(crate) fn line_start(text: &[u8], at: usize) -> usize {
+    text[..at]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1)
+}
+
 /// Footers are short; the last this many bytes of a file always hold one.
 const FOOTER_SEARCH: u64 = 64 << 10;
 
@@ -235,6 +268,17 @@ fn continue_file(
     source: &Path,
     format: &dyn Format,
 ) -> io::Result<(File, u64, u64)> {
+    // Refused before anything is copied or cut.
+    let mut first = Vec::new();
+    BufReader::new(File::open(source)?).read_until(b'\n', &mut first)?;
+    if let Some(first) = first.strip_suffix(b"\n") {
+        format.continues(first).map_err(|why| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {why}", source.display()),
+            )
+        })?;
+    }
     if source != partial {
         std::fs::copy(source, partial)?;
     }
@@ -245,7 +289,7 @@ fn continue_file(
     f.seek(SeekFrom::Start(tail_start))?;
     (&f).read_to_end(&mut tail)?;
     let body = &tail[..format.footer_start(&tail)];
-    let cut = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let cut = format.whole_records(body);
     let keep = tail_start + cut as u64;
     f.set_len(keep)?;
     f.seek(SeekFrom::Start(0))?;
@@ -268,7 +312,7 @@ impl ResultWriter {
         run: RunInfo,
         mode: Continue,
     ) -> Result<ResultWriter, OutputError> {
-        let format = spec.format.formatter();
+        let format = spec.format.formatter_for(&run);
         let (sink, file, kept, records) = match (spec.path(), spec.file()) {
             (None, _) => (Sink::Stdout(io::stdout()), None, 0, 0),
             // A device or pipe: written in place, as it is.
@@ -527,6 +571,239 @@ pub(crate) mod tests {
                 ports: "23,25,80".into(),
                 port_count: 3,
             }],
+            banners: false,
+        }
+    }
+
+    /// Banner records, from the plain to the hostile: a named SSH port, an
+    /// HTTP port that said nothing, a TLS port whose every string is out
+    /// to break formats, 4 KiB of every byte value, a closed port (no
+    /// banner, in a banner run), and TLS without a certificate.
+    pub fn banner_records() -> Vec<Record> {
+        use crate::service::{
+            Banner, CertSummary, Findings, IdMethod, ServiceId, TlsInfo, hello::Hello,
+        };
+        let r = |ip: &str, port, ttl, ts, banner: Option<Banner>| Record {
+            ip: ip.parse().unwrap(),
+            proto: Protocol::Tcp,
+            port,
+            state: State::Open,
+            reason: Reason::SynAck,
+            ttl,
+            ts,
+            mac: None,
+            banner: banner.map(Box::new),
+        };
+        let hostile_text =
+            "Evil \"prod\", 'x' <a>&amp; \\ \r\n\t\u{0}\u{1b}\u{7f}\u{85}\u{2028}\u{fffe} Ünï 日本";
+        let mut hostile_bytes = b"\x00\"',\r\n\\<&>\xff\xfe \\x41 ]]> --".to_vec();
+        hostile_bytes.extend_from_slice(hostile_text.as_bytes());
+        vec![
+            r(
+                "198.18.4.7",
+                22,
+                64,
+                1732240000,
+                Some(Banner {
+                    findings: Findings {
+                        greeting: b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n".to_vec(),
+                        ..Findings::default()
+                    },
+                    id: Some(ServiceId {
+                        name: "ssh".into(),
+                        product: Some("OpenSSH".into()),
+                        version: Some("9.2p1 Debian 2+deb12u3".into()),
+                        info: Some("protocol 2.0".into()),
+                        ostype: Some("Linux".into()),
+                        cpe: vec![
+                            "cpe:/a:openbsd:openssh:9.2p1".into(),
+                            "cpe:/o:linux:linux_kernel".into(),
+                        ],
+                        method: IdMethod::Probed,
+                        ..ServiceId::default()
+                    }),
+                }),
+            ),
+            r(
+                "198.18.4.8",
+                8080,
+                63,
+                1732240001,
+                Some(Banner {
+                    findings: Findings {
+                        hello: Some(Hello::Http),
+                        ..Findings::default()
+                    },
+                    id: None,
+                }),
+            ),
+            r(
+                "198.18.4.9",
+                443,
+                62,
+                1732240002,
+                Some(Banner {
+                    findings: Findings {
+                        greeting: hostile_bytes.clone(),
+                        reply: hostile_bytes,
+                        hello: Some(Hello::Tls),
+                        tls: Some(TlsInfo {
+                            version: "TLSv1.3".into(),
+                            cipher: "TLS13_AES_256_GCM_SHA384".into(),
+                            alpn: Some("h2,\"x\"".into()),
+                            certs: vec![
+                                CertSummary {
+                                    subject: format!("CN=\"evil\", O={hostile_text}"),
+                                    issuer: "CN=Evil CA, O=\"Q, \\\" Ltd\"".into(),
+                                    sans: vec!["a.example".into(), "b,\"c\"\n<d>".into()],
+                                    not_before: "2026-11-30T00:00:00Z".into(),
+                                    not_after: "2027-11-30T00:00:00Z\n".into(),
+                                },
+                                CertSummary::default(),
+                            ],
+                        }),
+                    },
+                    id: Some(ServiceId {
+                        name: "http/x,y".into(),
+                        product: Some(hostile_text.into()),
+                        version: Some("1,2/3".into()),
+                        info: Some("a\tb".into()),
+                        hostname: Some("h\"<>".into()),
+                        ostype: Some("Linux, \"Un\"ix".into()),
+                        devicetype: Some("router\n".into()),
+                        cpe: vec![format!("cpe:/a:{hostile_text}")],
+                        tunnel: Some("ssl"),
+                        method: IdMethod::Table,
+                    }),
+                }),
+            ),
+            r(
+                "2001:2:0:300::1abc",
+                9999,
+                64,
+                1732240003,
+                Some(Banner {
+                    findings: Findings {
+                        greeting: (0..=255u8).cycle().take(4096).collect(),
+                        ..Findings::default()
+                    },
+                    id: None,
+                }),
+            ),
+            Record {
+                state: State::Closed,
+                reason: Reason::Reset,
+                ..r("198.18.4.10", 23, 64, 1732240004, None)
+            },
+            r(
+                "198.18.4.11",
+                993,
+                64,
+                1732240005,
+                Some(Banner {
+                    findings: Findings {
+                        reply: b"* OK IMAP4rev1 ready\r\n".to_vec(),
+                        hello: Some(Hello::Tls),
+                        tls: Some(TlsInfo {
+                            version: "TLSv1.2".into(),
+                            cipher: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into(),
+                            ..TlsInfo::default()
+                        }),
+                        ..Findings::default()
+                    },
+                    id: None,
+                }),
+            ),
+        ]
+    }
+
+    pub fn banner_run_info() -> RunInfo {
+        RunInfo {
+            banners: true,
+            ..run_info()
+        }
+    }
+
+    /// A banner run's whole text in `kind`.
+    pub fn render_records(kind: FormatKind, records: &[Record]) -> String {
+        let run = banner_run_info();
+        let mut f = kind.formatter_for(&run);
+        let mut out = Vec::new();
+        f.begin(&mut out, &run);
+        for x in records {
+            f.record(&mut out, x);
+        }
+        let end = EndInfo {
+            records: records.len() as u64,
+            ..end_info()
+        };
+        f.end(&mut out, &run, &end);
+        String::from_utf8(out).expect("every format writes UTF-8")
+    }
+
+    /// What a record's banner field must unescape to ("" without one).
+    pub fn expected_banner(r: &Record) -> Vec<u8> {
+        r.banner
+            .as_ref()
+            .map(|b| b.findings.banner().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Runs a Python 3 script over `input`; hands its output to `check`.
+    pub fn check_with_python(script: &str, input: &str, check: impl FnOnce(&str)) {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("python3")
+            .args(["-c", script])
+            .env("PYTHONIOENCODING", "utf-8")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("python3 is installed (scripts/deps.sh test)");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "python3 says: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        check(&String::from_utf8(o.stdout).unwrap());
+    }
+
+    /// `check_with_python`'s output of `banner<TAB>cert subject<TAB>product`
+    /// lines, one per banner record, as a reader got them: each must
+    /// unescape to exactly what the server sent.
+    pub fn check_round_trip(out: &str) {
+        let records = banner_records();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), records.len(), "{out}");
+        for (line, r) in lines.iter().zip(&records) {
+            let f: Vec<&str> = line.split('\t').collect();
+            assert_eq!(f.len(), 3, "{line:?}");
+            let b = r.banner.as_deref();
+            let tls = b.and_then(|b| b.findings.tls.as_ref());
+            let subject = tls.and_then(|t| t.certs.first()).map_or("", |c| &c.subject);
+            let product = b
+                .and_then(|b| b.id.as_ref())
+                .and_then(|i| i.product.as_deref())
+                .unwrap_or("");
+            assert_eq!(
+                escape::unescape(f[0].as_bytes()).unwrap(),
+                expected_banner(r)
+            );
+            assert_eq!(
+                escape::unescape(f[1].as_bytes()).unwrap(),
+                subject.as_bytes()
+            );
+            assert_eq!(
+                escape::unescape(f[2].as_bytes()).unwrap(),
+                product.as_bytes()
+            );
         }
     }
 
@@ -661,6 +938,72 @@ pub(crate) mod tests {
                 "{kind:?} fresh"
             );
         }
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn continuing_a_banner_run_keeps_its_lines_and_columns() {
+        let d = temp_dir("continue-banners");
+        let all = banner_records();
+        let write = |spec: &OutputSpec, mode, fs: &[Record]| {
+            let mut w = ResultWriter::create(spec, banner_run_info(), mode).unwrap();
+            for f in fs {
+                w.write(f).unwrap();
+            }
+            w.finish(&EndInfo {
+                records: all.len() as u64,
+                ..end_info()
+            })
+            .unwrap();
+        };
+        for kind in FormatKind::ALL {
+            let path = d.join(format!("out.{}", kind.name()));
+            let spec = OutputSpec {
+                path: Some(path.clone()),
+                format: kind,
+            };
+            write(&spec, Continue::Fresh, &all[..3]);
+            write(&spec, Continue::Existing, &all[3..]);
+            let want = render_records(kind, &all);
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), want, "{kind:?}");
+            // A crash inside the hostile record (for the list format,
+            // inside its banner line): the record is dropped whole and
+            // written again.
+            std::fs::remove_file(&path).unwrap();
+            let head = render_records(kind, &all[..2]);
+            let footer = kind.formatter().footer_start(head.as_bytes());
+            let mut crashed = head.as_bytes()[..footer].to_vec();
+            let mut f = kind.formatter_for(&banner_run_info());
+            f.record(&mut crashed, &all[2]);
+            crashed.truncate(footer + 40);
+            std::fs::write(partial_path(&path), &crashed).unwrap();
+            write(&spec, Continue::Existing, &all[2..]);
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                want,
+                "{kind:?} after crash"
+            );
+        }
+        std::fs::remove_dir_all(d).unwrap();
+    }
+
+    #[test]
+    fn a_csv_file_is_continued_only_with_its_own_columns() {
+        let d = temp_dir("continue-columns");
+        let path = d.join("out.csv");
+        let spec = OutputSpec {
+            path: Some(path.clone()),
+            format: FormatKind::Csv,
+        };
+        write_all(&spec, Continue::Fresh, &records()[..1]);
+        let before = std::fs::read_to_string(&path).unwrap();
+        let e = ResultWriter::create(&spec, banner_run_info(), Continue::Existing)
+            .err()
+            .expect("a plain CSV file is not continued with banner columns")
+            .to_string();
+        assert!(e.contains("are not this run's"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+        assert!(!partial_path(&path).exists());
         std::fs::remove_dir_all(d).unwrap();
     }
 

@@ -4,14 +4,26 @@
 //! One `<host>` element per finding, as masscan writes it, so results
 //! stream out without grouping. The DTD only admits `scanner="nmap"`;
 //! synsweep names itself in `args`, `version` and a comment instead.
+//!
+//! In banner mode an open port also gets what nmap `-sV` and its scripts
+//! write: a `<service>` when the service was named, a `<script
+//! id="banner">` with the escaped banner, and a `<script id="ssl-cert">`
+//! in nmap's words when TLS showed a certificate. Server strings pass
+//! through `escape`, which leaves no character XML 1.0 forbids and no
+//! line break for attribute normalisation to eat; `attr_into` adds XML's
+//! own escapes.
 
-use super::{EndInfo, Format, RunInfo, ctime_utc};
+use super::{EndInfo, Format, RunInfo, ctime_utc, escape};
 use crate::domain::{Family, Record, State};
+use crate::service::{Banner, IdMethod};
 use crate::wire::format_mac;
 use std::io::Write;
 
 #[derive(Default)]
-pub struct Xml;
+pub struct Xml {
+    /// One escaped value at a time, reused.
+    scratch: Vec<u8>,
+}
 
 const RUNSTATS: &[u8] = b"<runstats>";
 
@@ -29,6 +41,110 @@ fn attr(s: &str) -> String {
         }
     }
     out
+}
+
+/// Appends escaped text (see `escape`) as attribute value content.
+fn attr_into(w: &mut Vec<u8>, escaped: &[u8]) {
+    for &b in escaped {
+        match b {
+            b'&' => w.extend_from_slice(b"&amp;"),
+            b'<' => w.extend_from_slice(b"&lt;"),
+            b'>' => w.extend_from_slice(b"&gt;"),
+            b'"' => w.extend_from_slice(b"&quot;"),
+            // `escape` leaves none; should one come, it must not reach
+            // the document.
+            0..0x20 | 0x7f => w.push(b' '),
+            _ => w.push(b),
+        }
+    }
+}
+
+impl Xml {
+    /// ` key="text"`, the text escaped.
+    fn attr(&mut self, w: &mut Vec<u8>, key: &str, text: &str) {
+        self.scratch.clear();
+        escape::push_text(&mut self.scratch, text);
+        let _ = write!(w, " {key}=\"");
+        attr_into(w, &self.scratch);
+        w.push(b'"');
+    }
+
+    fn opt_attr(&mut self, w: &mut Vec<u8>, key: &str, text: &Option<String>) {
+        if let Some(t) = text {
+            self.attr(w, key, t);
+        }
+    }
+
+    fn banner(&mut self, w: &mut Vec<u8>, b: &Banner) {
+        // nmap.dtd requires a service's name: a port no match named gets
+        // no `<service>` (its banner still follows).
+        if let Some(id) = &b.id {
+            w.extend_from_slice(b"<service");
+            self.attr(w, "name", &id.name);
+            self.opt_attr(w, "product", &id.product);
+            self.opt_attr(w, "version", &id.version);
+            self.opt_attr(w, "extrainfo", &id.info);
+            self.opt_attr(w, "hostname", &id.hostname);
+            self.opt_attr(w, "ostype", &id.ostype);
+            self.opt_attr(w, "devicetype", &id.devicetype);
+            if id.tunnel.is_some() {
+                // The DTD admits only "ssl".
+                w.extend_from_slice(b" tunnel=\"ssl\"");
+            }
+            // nmap's confidence: 10 for a probe's match, 3 for the port's
+            // usual service.
+            let conf = match id.method {
+                IdMethod::Probed => 10,
+                IdMethod::Table => 3,
+            };
+            let _ = write!(w, " method=\"{}\" conf=\"{conf}\"", id.method.as_str());
+            if id.cpe.is_empty() {
+                w.extend_from_slice(b"/>");
+            } else {
+                w.push(b'>');
+                for cpe in &id.cpe {
+                    self.scratch.clear();
+                    escape::push_text(&mut self.scratch, cpe);
+                    w.extend_from_slice(b"<cpe>");
+                    attr_into(w, &self.scratch);
+                    w.extend_from_slice(b"</cpe>");
+                }
+                w.extend_from_slice(b"</service>");
+            }
+        }
+        self.scratch.clear();
+        escape::push_bytes(&mut self.scratch, b.findings.banner());
+        w.extend_from_slice(b"<script id=\"banner\" output=\"");
+        attr_into(w, &self.scratch);
+        w.extend_from_slice(b"\"/>");
+        if let Some(leaf) = b.findings.tls.as_ref().and_then(|t| t.certs.first()) {
+            // nmap's ssl-cert lines, a character reference for each line
+            // break so that attribute normalisation keeps them.
+            w.extend_from_slice(b"<script id=\"ssl-cert\" output=\"");
+            self.line(w, "Subject: ", &leaf.subject);
+            if !leaf.sans.is_empty() {
+                w.extend_from_slice(b"&#xa;Subject Alternative Name: ");
+                for (i, san) in leaf.sans.iter().enumerate() {
+                    if i > 0 {
+                        w.extend_from_slice(b", ");
+                    }
+                    self.line(w, "", san);
+                }
+            }
+            self.line(w, "&#xa;Issuer: ", &leaf.issuer);
+            self.line(w, "&#xa;Not valid before: ", &leaf.not_before);
+            self.line(w, "&#xa;Not valid after:  ", &leaf.not_after);
+            w.extend_from_slice(b"\"/>");
+        }
+    }
+
+    /// `prefix` (already XML) then `text`, escaped.
+    fn line(&mut self, w: &mut Vec<u8>, prefix: &str, text: &str) {
+        w.extend_from_slice(prefix.as_bytes());
+        self.scratch.clear();
+        escape::push_text(&mut self.scratch, text);
+        attr_into(w, &self.scratch);
+    }
 }
 
 impl Format for Xml {
@@ -77,13 +193,17 @@ impl Format for Xml {
             let _ = write!(
                 w,
                 "<ports><port protocol=\"{proto}\" portid=\"{port}\">\
-                 <state state=\"{st}\" reason=\"{why}\" reason_ttl=\"{ttl}\"/></port></ports>",
+                 <state state=\"{st}\" reason=\"{why}\" reason_ttl=\"{ttl}\"/>",
                 proto = r.proto,
                 port = r.port,
                 st = r.state,
                 why = r.reason,
                 ttl = r.ttl,
             );
+            if let Some(b) = &r.banner {
+                self.banner(w, b);
+            }
+            w.extend_from_slice(b"</port></ports>");
         }
         w.extend_from_slice(b"</host>\n");
     }
@@ -115,7 +235,27 @@ impl Format for Xml {
 mod tests {
     use super::attr;
     use crate::output::FormatKind;
-    use crate::output::tests::render;
+    use crate::output::tests::{
+        banner_records, check_round_trip, check_with_python, render, render_records,
+    };
+
+    /// `xmllint --dtdvalid` against nmap's DTD (Debian's nmap-common).
+    pub fn assert_valid_nmap_xml(xml: &str, name: &str) {
+        let path =
+            std::env::temp_dir().join(format!("synsweep-test-{name}-{}.xml", std::process::id()));
+        std::fs::write(&path, xml).unwrap();
+        let o = std::process::Command::new("xmllint")
+            .args(["--noout", "--dtdvalid", "/usr/share/nmap/nmap.dtd"])
+            .arg(&path)
+            .output()
+            .expect("xmllint is installed (scripts/deps.sh test)");
+        let _ = std::fs::remove_file(&path);
+        assert!(
+            o.status.success(),
+            "xmllint: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
 
     #[test]
     fn nmap_xml_document() {
@@ -135,5 +275,60 @@ mod tests {
     #[test]
     fn attributes_are_escaped() {
         assert_eq!(attr("a\"b<c>&d\te"), "a&quot;b&lt;c&gt;&amp;d e");
+    }
+
+    #[test]
+    fn plain_and_banner_documents_are_valid_nmap_xml() {
+        assert_valid_nmap_xml(&render(FormatKind::Xml), "plain");
+        assert_valid_nmap_xml(
+            &render_records(FormatKind::Xml, &banner_records()),
+            "banners",
+        );
+    }
+
+    #[test]
+    fn banner_ports_have_service_banner_and_certificate() {
+        let x = render_records(FormatKind::Xml, &banner_records());
+        assert!(x.contains(
+            "<port protocol=\"tcp\" portid=\"22\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"64\"/>\
+             <service name=\"ssh\" product=\"OpenSSH\" version=\"9.2p1 Debian 2+deb12u3\" extrainfo=\"protocol 2.0\" ostype=\"Linux\" method=\"probed\" conf=\"10\">\
+             <cpe>cpe:/a:openbsd:openssh:9.2p1</cpe><cpe>cpe:/o:linux:linux_kernel</cpe></service>\
+             <script id=\"banner\" output=\"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\\r\\n\"/></port>"
+        ));
+        // No name, no <service> (the DTD requires one); the banner stays.
+        assert!(x.contains(
+            "portid=\"8080\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"63\"/><script id=\"banner\" output=\"\"/></port>"
+        ));
+        assert!(x.contains("method=\"table\" conf=\"3\""));
+        assert!(x.contains(" tunnel=\"ssl\""));
+        assert!(x.contains(
+            "<script id=\"ssl-cert\" output=\"Subject: CN=&quot;evil&quot;, O=Evil &quot;prod&quot;, 'x' &lt;a&gt;&amp;amp; \\\\ \\r\\n\\t\\x00\\x1b\\x7f\\xc2\\x85\\xe2\\x80\\xa8\\xef\\xbf\\xbe Ünï 日本&#xa;\
+             Subject Alternative Name: a.example, b,&quot;c&quot;\\n&lt;d&gt;&#xa;\
+             Issuer: CN=Evil CA, O=&quot;Q, \\\\&quot; Ltd&quot;&#xa;\
+             Not valid before: 2026-11-30T00:00:00Z&#xa;Not valid after:  2027-11-30T00:00:00Z\\n\"/>"
+        ));
+        assert_eq!(x.matches("<host ").count(), banner_records().len());
+        assert_eq!(
+            x.lines().filter(|l| l.starts_with("<host ")).count(),
+            banner_records().len()
+        );
+    }
+
+    #[test]
+    fn hostile_banners_come_back_from_the_parsed_document() {
+        let x = render_records(FormatKind::Xml, &banner_records());
+        check_with_python(
+            "import sys, xml.etree.ElementTree as ET\n\
+             root = ET.fromstring(sys.stdin.read().encode('utf-8'))\n\
+             for host in root.iter('host'):\n\
+             \x20   b = host.find('.//script[@id=\"banner\"]')\n\
+             \x20   c = host.find('.//script[@id=\"ssl-cert\"]')\n\
+             \x20   s = host.find('.//service')\n\
+             \x20   subject = c.get('output').split('\\n')[0][len('Subject: '):] if c is not None else ''\n\
+             \x20   product = (s.get('product') or '') if s is not None else ''\n\
+             \x20   print((b.get('output') if b is not None else '') + '\\t' + subject + '\\t' + product)\n",
+            &x,
+            check_round_trip,
+        );
     }
 }

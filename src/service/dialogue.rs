@@ -276,8 +276,9 @@ impl Dialogue {
     /// The server said nothing within the hello wait. SSH and SMTP send
     /// their client hello anyway (version line, EHLO); an unknown port gets
     /// an HTTP GET. Other server-first protocols have nothing useful to
-    /// say first, and a server that went quiet mid-conversation has given
-    /// what it will: both are `Done`.
+    /// say first: they wait on for the greeting (a loaded server may take
+    /// seconds), until the session's own timeout. A server that went quiet
+    /// mid-conversation has given what it will: `Done`.
     pub fn quiet(&mut self, ctx: &Context, out: &mut Vec<u8>) -> Step {
         let silent = self.greeting.is_empty() && self.reply.is_empty() && !self.hello_sent;
         match self.stage {
@@ -296,6 +297,7 @@ impl Dialogue {
                 self.stage = Stage::HttpHead;
                 Step::Continue
             }
+            _ if silent && self.stage != Stage::Finished => Step::Continue,
             _ => self.finished(),
         }
     }
@@ -1007,11 +1009,13 @@ mod tests {
             assert_eq!((out.is_empty(), step), (true, Step::Done));
             assert_eq!(d.finish().greeting, greeting);
         }
-        // Nothing to say to a silent FTP server.
+        // Nothing to say to a silent FTP server: wait on for its greeting.
         let (mut d, _) = opened(&ctx, Some(Hello::Ftp));
         let mut out = Vec::new();
-        assert_eq!(d.quiet(&ctx, &mut out), Step::Done);
+        assert_eq!(d.quiet(&ctx, &mut out), Step::Continue);
         assert!(out.is_empty());
+        let (_, step) = feed(&mut d, &ctx, greeting, false);
+        assert_eq!(step, Step::Done);
         assert_eq!(d.finish().hello, None);
     }
 

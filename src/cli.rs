@@ -279,7 +279,11 @@ pub static OPTIONS: &[Opt] = &[
         )
     },
     Opt {
-        effective: |c| c.banners.as_ref().map_or(vec![], |b| one(b.sessions.capacity)),
+        effective: |c| {
+            c.banners
+                .as_ref()
+                .map_or(vec![], |b| one(b.sessions.capacity))
+        },
         ..opt(
             "max-sessions",
             Value("N"),
@@ -302,7 +306,13 @@ pub static OPTIONS: &[Opt] = &[
         )
     },
     Opt {
-        effective: |c| when(c.banners.as_ref().is_some_and(|b| b.service_probes.is_none())),
+        effective: |c| {
+            when(
+                c.banners
+                    .as_ref()
+                    .is_some_and(|b| b.service_probes.is_none()),
+            )
+        },
         ..opt(
             "no-service-probes",
             Switch,

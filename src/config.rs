@@ -12,9 +12,9 @@ use crate::link::{LinkKind, LinkOptions};
 use crate::output::{FormatKind, OutputSpec};
 use crate::probe::payloads::read_payload_file;
 use crate::probe::ping::PingProbe;
+use crate::probe::session::SessionConfig;
 use crate::probe::tcp_flags::parse_scanflags;
 use crate::probe::udp::PayloadTable;
-use crate::probe::session::SessionConfig;
 use crate::probe::{ScanPlan, SourcePorts, TcpScanType};
 use crate::service::hello::HelloMap;
 use crate::targets::grammar::{self, Origin, PortRange};
@@ -147,7 +147,11 @@ pub struct BannerOptions {
 /// Where nmap's service probes are on Debian (nmap-common).
 pub const NMAP_SERVICE_PROBES: &str = "/usr/share/nmap/nmap-service-probes";
 
-fn banners(a: &Args, scan: &ScanPlan, discovery_only: bool) -> Result<Option<BannerOptions>, CliError> {
+fn banners(
+    a: &Args,
+    scan: &ScanPlan,
+    discovery_only: bool,
+) -> Result<Option<BannerOptions>, CliError> {
     const BANNER_OPTIONS: [&str; 6] = [
         "hello",
         "banner-bytes",
@@ -203,7 +207,12 @@ fn banners(a: &Args, scan: &ScanPlan, discovery_only: bool) -> Result<Option<Ban
             max_retransmits: 5,
             hellos,
         },
-        max_bytes: parse_in_range("banner-bytes", a.get("banner-bytes").unwrap_or("4096"), 1, 1 << 20)?,
+        max_bytes: parse_in_range(
+            "banner-bytes",
+            a.get("banner-bytes").unwrap_or("4096"),
+            1,
+            1 << 20,
+        )?,
         service_probes,
         hello_specs,
     }))

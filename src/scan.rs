@@ -21,21 +21,21 @@ use crate::engine::schedule::SendSchedule;
 use crate::engine::stats::{self, Counters, Summary};
 use crate::engine::tx::{Neighbors, ProbeMaker, Templates};
 use crate::engine::{self, Finished, Interrupt, Job, SendPlan, ThreadError};
+use crate::link::hold::PortHold;
 use crate::link::{self, LinkError, LinkKind, LinkPlan, NextHopSource, RxLink, TxLink, bpf};
 use crate::output::{Continue, EndInfo, OutputError, ResultWriter, RunInfo, ScanInfo};
-use crate::link::hold::PortHold;
 use crate::probe::both::Both;
-use crate::probe::session::Sessions;
-use crate::probe::session::segment::{MAX_FRAME, SegmentWriter};
-use crate::service::dialogue::Context;
-use crate::service::identify::Identifier;
-use crate::service::probes::ServiceDb;
 use crate::probe::neighbor::NeighborSweep;
 use crate::probe::ping::{PingProbe, PingScan};
+use crate::probe::session::Sessions;
+use crate::probe::session::segment::{MAX_FRAME, SegmentWriter};
 use crate::probe::tcp::SynScan;
 use crate::probe::tcp_flags::{FlagScan, Reading};
 use crate::probe::udp::UdpScan;
 use crate::probe::{ProbeModule, ScanPlan, TcpScanType, Validator};
+use crate::service::dialogue::Context;
+use crate::service::identify::Identifier;
+use crate::service::probes::ServiceDb;
 use crate::targets::PortEntry;
 use crate::targets::grammar::port_list;
 use hdrhistogram::Histogram;
@@ -410,7 +410,9 @@ fn run_pass<M: ProbeModule>(
             &kit.context,
             &validator,
             SynScan::KIND,
-            SegmentWriter::new([Family::V4, Family::V6].map(|f| link.plan.frame_params(f, config.ttl))),
+            SegmentWriter::new(
+                [Family::V4, Family::V6].map(|f| link.plan.frame_params(f, config.ttl)),
+            ),
             link::open_tx(config.link_kind, &link.plan, MAX_FRAME).map_err(ScanError::Link)?,
         )),
         _ => None,
@@ -454,10 +456,11 @@ impl BannerKit {
             None => None,
         };
         let identifier = Identifier::new(db);
-        let hold = PortHold::new(plan.sources(), config.source_ports).map_err(|err| ScanError::Io {
-            what: "--banners".into(),
-            err,
-        })?;
+        let hold =
+            PortHold::new(plan.sources(), config.source_ports).map_err(|err| ScanError::Io {
+                what: "--banners".into(),
+                err,
+            })?;
         Ok(BannerKit {
             context: Context::new(b.max_bytes),
             identifier,

@@ -11,8 +11,8 @@ use super::dedup::Dedup;
 use super::monitor::ToOutput;
 use super::stats::{Counters, RxTally};
 use crate::domain::StateSet;
-use crate::link::RxLink;
 use crate::domain::{Protocol, State};
+use crate::link::RxLink;
 use crate::probe::session::{Now, SessionStats, Sessions};
 use crate::probe::{ProbeModule, Validator, Verdict};
 use crate::targets::ProbeSpace;
@@ -180,7 +180,12 @@ impl<M: ProbeModule> Receiver<'_, M> {
             } else {
                 tally.duplicates += 1;
             }
-            s.syn_ack(&reply, seg, first.then(|| v.record(arrived_us / 1_000_000)), now);
+            s.syn_ack(
+                &reply,
+                seg,
+                first.then(|| v.record(arrived_us / 1_000_000)),
+                now,
+            );
             return;
         }
         if !first {

@@ -50,7 +50,12 @@ fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-fn set_int(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
+fn set_int(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
     // SAFETY: value is a live c_int and we pass its size; setsockopt only
     // reads it.
     check(unsafe {
@@ -102,7 +107,13 @@ fn hold(addr: SocketAddr) -> io::Result<OwnedFd> {
     })?;
     let (storage, len) = sockaddr(addr);
     // SAFETY: storage holds a sockaddr_in or sockaddr_in6 of `len` bytes.
-    check(unsafe { libc::bind(fd.as_raw_fd(), (&storage as *const libc::sockaddr_storage).cast(), len) })?;
+    check(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    })?;
     // SAFETY: listen takes no pointers.
     check(unsafe { libc::listen(fd.as_raw_fd(), 1) })?;
     Ok(fd)
@@ -115,7 +126,9 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
         SocketAddr::V4(a) => {
             // SAFETY: sockaddr_storage is larger than and aligned for
             // sockaddr_in.
-            let sin = unsafe { &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let sin = unsafe {
+                &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>()
+            };
             sin.sin_family = libc::AF_INET as libc::sa_family_t;
             sin.sin_port = a.port().to_be();
             sin.sin_addr.s_addr = u32::from(*a.ip()).to_be();
@@ -124,7 +137,9 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
         SocketAddr::V6(a) => {
             // SAFETY: sockaddr_storage is larger than and aligned for
             // sockaddr_in6.
-            let sin6 = unsafe { &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let sin6 = unsafe {
+                &mut *(&mut storage as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
             sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
             sin6.sin6_port = a.port().to_be();
             sin6.sin6_addr.s6_addr = a.ip().octets();
@@ -139,14 +154,17 @@ fn sockaddr(addr: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
 mod tests {
     use super::*;
     use std::io::ErrorKind;
-    use std::net::{TcpStream, Ipv4Addr};
+    use std::net::{Ipv4Addr, TcpStream};
     use std::time::Duration;
 
     /// A held port takes no connection: the kernel neither accepts nor
     /// resets it, so a connect times out instead of being refused.
     #[test]
     fn a_held_port_neither_accepts_nor_refuses() {
-        let ports = SourcePorts { first: 61990, last: 61991 };
+        let ports = SourcePorts {
+            first: 61990,
+            last: 61991,
+        };
         let hold = PortHold::new([Some(IpAddr::V4(Ipv4Addr::LOCALHOST)), None], ports).unwrap();
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, 61990));
         let err = TcpStream::connect_timeout(&addr, Duration::from_millis(300)).unwrap_err();

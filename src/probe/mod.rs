@@ -11,8 +11,8 @@ pub mod both;
 pub mod neighbor;
 pub mod payloads;
 pub mod ping;
-pub mod tcp;
 pub mod session;
+pub mod tcp;
 pub mod tcp_flags;
 pub mod udp;
 

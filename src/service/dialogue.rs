@@ -378,7 +378,12 @@ impl Dialogue {
         // Plain text after the go-ahead is not TLS and not ours to read
         // (a man in the middle injecting commands would put it there).
         self.pending.clear();
-        let mut client = TlsClient::new(&ctx.tls, self.target);
+        let mut client = match after {
+            AfterTls::Http => TlsClient::new(&ctx.tls, self.target),
+            AfterTls::Nothing | AfterTls::PostgresStartup => {
+                TlsClient::upgrade(&ctx.tls, self.target)
+            }
+        };
         client.start(out);
         self.tls = Some(Box::new(client));
         self.stage = Stage::Tls(after);

@@ -59,7 +59,8 @@ pub struct TlsInfo {
 /// One certificate of the chain, as people read it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CertSummary {
-    /// RFC 4514 form, e.g. "CN=lab.synsweep.test, O=Synsweep Lab".
+    /// Its attributes in certificate order, as openssl prints them, e.g.
+    /// "CN=lab.synsweep.test, O=Synsweep Lab".
     pub subject: String,
     pub issuer: String,
     /// DNS names and IP addresses of the subjectAltName extension.

@@ -32,7 +32,12 @@ const MAX_CIPHERTEXT: usize = 256 * 1024;
 /// What every TLS session of a run shares: one rustls client configuration.
 #[derive(Clone, Debug)]
 pub struct TlsContext {
+    /// HTTPS: offers ALPN "http/1.1".
     config: Arc<ClientConfig>,
+    /// TLS inside another protocol (STARTTLS, PostgreSQL): no ALPN, since
+    /// a server that checks it refuses a name it does not speak (exim
+    /// 4.95+ ends the handshake on "http/1.1" with an alert).
+    upgrade: Arc<ClientConfig>,
 }
 
 impl Default for TlsContext {
@@ -42,7 +47,8 @@ impl Default for TlsContext {
 }
 
 impl TlsContext {
-    /// TLS 1.2 and 1.3 over the ring provider, offering ALPN "http/1.1",
+    /// TLS 1.2 and 1.3 over the ring provider, offering ALPN "http/1.1"
+    /// for HTTPS only,
     /// with no session resumption (each target is seen once, and a cache
     /// keyed by address would only grow) and a verifier that accepts any
     /// certificate.
@@ -59,10 +65,12 @@ impl TlsContext {
             .dangerous()
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         config.resumption = Resumption::disabled();
+        let upgrade = Arc::new(config.clone());
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
         TlsContext {
             config: Arc::new(config),
+            upgrade,
         }
     }
 }
@@ -171,8 +179,17 @@ impl TlsClient {
     /// address, so the ClientHello carries no SNI (rustls sends none for
     /// addresses) and servers answer with their default certificate.
     pub fn new(ctx: &TlsContext, target: IpAddr) -> TlsClient {
+        TlsClient::with_config(&ctx.config, target)
+    }
+
+    /// For TLS that another protocol started (STARTTLS): no ALPN.
+    pub fn upgrade(ctx: &TlsContext, target: IpAddr) -> TlsClient {
+        TlsClient::with_config(&ctx.upgrade, target)
+    }
+
+    fn with_config(config: &Arc<ClientConfig>, target: IpAddr) -> TlsClient {
         let name = ServerName::IpAddress(target.into());
-        let (conn, state, error) = match ClientConnection::new(Arc::clone(&ctx.config), name) {
+        let (conn, state, error) = match ClientConnection::new(Arc::clone(config), name) {
             Ok(conn) => (Some(conn), TlsState::Handshaking, None),
             Err(error) => (None, TlsState::Failed, Some(error.to_string())),
         };

@@ -25,9 +25,9 @@ use crate::cookie::ProbeKind;
 use crate::domain::Record;
 use crate::link::TxLink;
 use crate::probe::Validator;
+use crate::service::Banner;
 use crate::service::dialogue::{Context, Dialogue, Step};
 use crate::service::hello::HelloMap;
-use crate::service::Banner;
 use crate::wire::reply::{Reply, TcpSegment, tcp_flags};
 use segment::{MAX_DATA, MAX_FRAME, Segment, SegmentWriter};
 use std::collections::{HashMap, VecDeque};
@@ -469,7 +469,8 @@ impl<'a> Sessions<'a> {
             TimerKind::Linger,
         ] {
             while let Some((slot, generation)) = self.timers[kind as usize].pop_due(now.ms) {
-                let live = matches!(&self.slots[slot as usize], Some(c) if c.generation == generation);
+                let live =
+                    matches!(&self.slots[slot as usize], Some(c) if c.generation == generation);
                 if live {
                     self.expire(kind, slot, now);
                 }
@@ -482,7 +483,8 @@ impl<'a> Sessions<'a> {
     pub fn end_all(&mut self, now: Now) {
         let slots: Vec<u32> = self.index.values().copied().collect();
         for slot in slots {
-            let talking = matches!(&self.slots[slot as usize], Some(c) if c.phase == Phase::Talking);
+            let talking =
+                matches!(&self.slots[slot as usize], Some(c) if c.phase == Phase::Talking);
             if talking {
                 self.end(slot, End::CutShort, now);
             } else {
@@ -559,11 +561,7 @@ impl<'a> Sessions<'a> {
     /// FIN and lingers for the server's, any other is reset.
     fn end(&mut self, slot: u32, how: End, now: Now) {
         let conn = self.slots[slot as usize].as_mut().expect("live");
-        let findings = conn
-            .dialogue
-            .take()
-            .map(|d| d.finish())
-            .unwrap_or_default();
+        let findings = conn.dialogue.take().map(|d| d.finish()).unwrap_or_default();
         conn.unacked = Vec::new();
         let mut record = conn.record.clone();
         if conn.heard {
@@ -626,13 +624,10 @@ impl<'a> Sessions<'a> {
         if seg.flags & tcp_flags::RST != 0 || seg.flags & tcp_flags::ACK == 0 {
             return false;
         }
-        let iss = self.validator.cookie(
-            self.kind,
-            reply.dst,
-            seg.dst_port,
-            reply.src,
-            seg.src_port,
-        ) as u32;
+        let iss = self
+            .validator
+            .cookie(self.kind, reply.dst, seg.dst_port, reply.src, seg.src_port)
+            as u32;
         // A session sends hellos of a few KiB at most, and a FIN.
         if seg.ack.wrapping_sub(iss.wrapping_add(1)) > 1 << 16 {
             return false;
@@ -648,7 +643,9 @@ impl<'a> Sessions<'a> {
         let ack = seg
             .seq
             .wrapping_add(seg.payload.len() as u32)
-            .wrapping_add(u32::from(seg.flags & (tcp_flags::SYN | tcp_flags::FIN) != 0));
+            .wrapping_add(u32::from(
+                seg.flags & (tcp_flags::SYN | tcp_flags::FIN) != 0,
+            ));
         let s = Segment {
             dst: target,
             src_port: seg.dst_port,
@@ -859,8 +856,15 @@ mod tests {
     }
 
     fn open_record(port: u16) -> Record {
-        crate::probe::Verdict::new(ip(THEM), Protocol::Tcp, port, State::Open, Reason::SynAck, 61)
-            .record(1)
+        crate::probe::Verdict::new(
+            ip(THEM),
+            Protocol::Tcp,
+            port,
+            State::Open,
+            Reason::SynAck,
+            61,
+        )
+        .record(1)
     }
 
     /// What one of our frames says: (seq, ack, flags, data).
@@ -899,7 +903,12 @@ mod tests {
         let b = Bench::new();
         let mut s = b.sessions(16);
         let iss = b.iss(80);
-        feed(&mut s, &from_server(80, SERVER_ISN, iss + 1, SYN_ACK, b""), now(0), true);
+        feed(
+            &mut s,
+            &from_server(80, SERVER_ISN, iss + 1, SYN_ACK, b""),
+            now(0),
+            true,
+        );
         // A client-first protocol: the hello rides on our first ACK.
         let sent = s.sent();
         assert_eq!(sent.len(), 1);
@@ -933,7 +942,10 @@ mod tests {
         assert_eq!(s.open(), 0);
         // Anything later of that flow is recognised by its cookie and reset.
         assert!(feed(&mut s, &fin, now(30), false));
-        assert_eq!(read(&s.sent()[0]), (iss + 2 + n, after + 1, RST_ACK, vec![]));
+        assert_eq!(
+            read(&s.sent()[0]),
+            (iss + 2 + n, after + 1, RST_ACK, vec![])
+        );
         assert_eq!(s.stats().late, 1);
         // A segment whose acknowledgment no session of ours could draw is
         // not ours: left to the probe module.
@@ -949,7 +961,12 @@ mod tests {
         let b = Bench::new();
         let mut s = b.sessions(16);
         let iss = b.iss(22);
-        feed(&mut s, &from_server(22, SERVER_ISN, iss + 1, SYN_ACK, b""), now(0), true);
+        feed(
+            &mut s,
+            &from_server(22, SERVER_ISN, iss + 1, SYN_ACK, b""),
+            now(0),
+            true,
+        );
         // SSH speaks first: a bare ACK, and we wait.
         assert_eq!(read(&s.sent()[0]), (iss + 1, SERVER_ISN + 1, ACK, vec![]));
         s.tick(now(999));
@@ -979,7 +996,12 @@ mod tests {
         let b = Bench::new();
         let mut s = b.sessions(16);
         let iss = b.iss(22);
-        feed(&mut s, &from_server(22, SERVER_ISN, iss + 1, SYN_ACK, b""), now(0), true);
+        feed(
+            &mut s,
+            &from_server(22, SERVER_ISN, iss + 1, SYN_ACK, b""),
+            now(0),
+            true,
+        );
         s.sent();
         s.tick(now(1000));
         let (seq, _, flags, data) = read(&s.sent()[0]);
@@ -1008,7 +1030,10 @@ mod tests {
         let n = hello.3.len() as u32;
         let ahead = from_server(80, SERVER_ISN + 101, iss + 1 + n, PSH_ACK, b"later");
         feed(&mut s, &ahead, now(310), false);
-        assert_eq!(read(&s.sent()[0]), (iss + 1 + n, SERVER_ISN + 1, ACK, vec![]));
+        assert_eq!(
+            read(&s.sent()[0]),
+            (iss + 1 + n, SERVER_ISN + 1, ACK, vec![])
+        );
         // It acknowledged the hello: no more retransmissions.
         s.tick(now(900));
         assert!(s.sent().is_empty());
@@ -1020,7 +1045,12 @@ mod tests {
         let b = Bench::new();
         let mut s = b.sessions(16);
         let iss = b.iss(80);
-        feed(&mut s, &from_server(80, SERVER_ISN, iss + 1, SYN_ACK, b""), now(0), true);
+        feed(
+            &mut s,
+            &from_server(80, SERVER_ISN, iss + 1, SYN_ACK, b""),
+            now(0),
+            true,
+        );
         s.sent();
         s.tick(now(300));
         s.tick(now(600));
@@ -1033,7 +1063,12 @@ mod tests {
         assert_eq!(s.stats().timed_out, 1);
         // A server-first session that hears nothing ends at the deadline.
         let iss22 = b.iss(22);
-        feed(&mut s, &from_server(22, SERVER_ISN, iss22 + 1, SYN_ACK, b""), now(1000), true);
+        feed(
+            &mut s,
+            &from_server(22, SERVER_ISN, iss22 + 1, SYN_ACK, b""),
+            now(1000),
+            true,
+        );
         s.tick(now(2000));
         s.tick(now(6000));
         let flags: Vec<u8> = s.sent().iter().map(|f| read(f).2).collect();
@@ -1046,9 +1081,19 @@ mod tests {
         let b = Bench::new();
         let mut s = b.sessions(1);
         let (iss80, iss22) = (b.iss(80), b.iss(22));
-        feed(&mut s, &from_server(80, SERVER_ISN, iss80 + 1, SYN_ACK, b""), now(0), true);
+        feed(
+            &mut s,
+            &from_server(80, SERVER_ISN, iss80 + 1, SYN_ACK, b""),
+            now(0),
+            true,
+        );
         s.sent();
-        feed(&mut s, &from_server(22, 9, iss22 + 1, SYN_ACK, b""), now(1), true);
+        feed(
+            &mut s,
+            &from_server(22, 9, iss22 + 1, SYN_ACK, b""),
+            now(1),
+            true,
+        );
         assert_eq!(read(&s.sent()[0]), (iss22 + 1, 10, RST_ACK, vec![]));
         let done: Vec<Record> = s.take_done().collect();
         assert_eq!((done[0].port, done[0].banner.is_none()), (22, true));
@@ -1059,7 +1104,12 @@ mod tests {
         assert!(s.sent().is_empty());
         assert_eq!((s.open(), s.stats().reset), (0, 1));
         // end_all reports and resets whatever is still open.
-        feed(&mut s, &from_server(22, 9, iss22 + 1, SYN_ACK, b""), now(3), true);
+        feed(
+            &mut s,
+            &from_server(22, 9, iss22 + 1, SYN_ACK, b""),
+            now(3),
+            true,
+        );
         s.take_done().count();
         s.end_all(now(4));
         assert_eq!(s.take_done().count(), 1);

@@ -204,7 +204,8 @@ fn banners(
                 3600.0,
             )?,
             rto: Duration::from_millis(500),
-            max_retransmits: 5,
+            // 0.5, 1, 2, 4, 8, 16 s after sending: within a long timeout.
+            max_retransmits: 6,
             hellos,
         },
         max_bytes: parse_in_range(

@@ -44,9 +44,10 @@ pub struct SessionConfig {
     pub hello_wait: Duration,
     /// A session's whole life, from the SYN-ACK.
     pub timeout: Duration,
-    /// Unacknowledged data is sent again after this long...
+    /// Unacknowledged data is sent again after this long, then after twice
+    /// as long, and so on...
     pub rto: Duration,
-    /// ...this many times at most.
+    /// ...this many times at most (the session's timeout ends it).
     pub max_retransmits: u8,
     pub hellos: HelloMap,
 }
@@ -114,6 +115,8 @@ struct Conn {
     /// Data sent and not yet acknowledged, from `snd_una`.
     unacked: Vec<u8>,
     retransmits: u8,
+    /// Retransmission timer expiries since data was last acknowledged.
+    rto_ticks: u16,
     rto_armed: bool,
     /// The server has sent data, or we have: the hello wait is over.
     spoken: bool,
@@ -336,6 +339,7 @@ impl<'a> Sessions<'a> {
             ts_recent: seg.ts_val,
             unacked: Vec::new(),
             retransmits: 0,
+            rto_ticks: 0,
             rto_armed: false,
             spoken: false,
             peer_fin: false,
@@ -399,6 +403,7 @@ impl<'a> Sessions<'a> {
             conn.unacked.drain(..data_acked);
             conn.snd_una = seg.ack;
             conn.retransmits = 0;
+            conn.rto_ticks = 0;
         }
         // The part of its data we have not had yet.
         let offset = conn.rcv_nxt.wrapping_sub(seg.seq);
@@ -536,13 +541,17 @@ impl<'a> Sessions<'a> {
                 if conn.snd_una == conn.snd_nxt {
                     return;
                 }
-                if conn.retransmits >= self.config.max_retransmits {
-                    self.end(slot, End::TimedOut, now);
-                    return;
+                // Every timer of the queue has one duration, so backing off
+                // is sending again only on the 1st, 2nd, 4th, 8th... expiry:
+                // RTO, 2 RTO, 4 RTO apart. The session's deadline ends it.
+                conn.rto_ticks = conn.rto_ticks.saturating_add(1);
+                if conn.rto_ticks.is_power_of_two()
+                    && conn.retransmits < self.config.max_retransmits
+                {
+                    conn.retransmits += 1;
+                    self.stats.retransmits += 1;
+                    Self::resend(&self.writer, &mut self.outbox, conn, now);
                 }
-                conn.retransmits += 1;
-                self.stats.retransmits += 1;
-                Self::resend(&self.writer, &mut self.outbox, conn, now);
                 conn.rto_armed = true;
                 let g = conn.generation;
                 self.timers[TimerKind::Retransmit as usize].set(now.ms, slot, g);
@@ -1041,7 +1050,7 @@ mod tests {
     }
 
     #[test]
-    fn retransmissions_run_out_and_the_deadline_resets() {
+    fn retransmissions_back_off_and_the_deadline_resets() {
         let b = Bench::new();
         let mut s = b.sessions(16);
         let iss = b.iss(80);
@@ -1052,11 +1061,14 @@ mod tests {
             true,
         );
         s.sent();
-        s.tick(now(300));
-        s.tick(now(600));
-        assert_eq!(s.sent().len(), 2);
-        s.tick(now(900));
-        // Two retransmissions were allowed: the third timer ends it.
+        // The RTO is 300 ms: resent at 300 and 600, then the next would be
+        // at 1200, past the two retransmissions allowed.
+        for (at, resent) in [(300, 1), (600, 1), (900, 0), (1200, 0), (2400, 0)] {
+            s.tick(now(at));
+            assert_eq!(s.sent().len(), resent, "at {at} ms");
+        }
+        // The deadline (5 s) ends it with a reset.
+        s.tick(now(5000));
         assert_eq!(read(&s.sent()[0]).2, RST_ACK);
         let done: Vec<Record> = s.take_done().collect();
         assert_eq!(done.len(), 1);

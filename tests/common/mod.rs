@@ -510,3 +510,108 @@ pub fn nmap<S: AsRef<std::ffi::OsStr>>(
     assert!(o.status.success(), "nmap {args:?}: {}", stderr(&o));
     stdout(&o)
 }
+
+pub fn pg_bin(name: &str) -> PathBuf {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL server is installed (scripts/deps.sh test)")
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|d| d.join(name).exists())
+        .collect();
+    dirs.sort();
+    dirs.pop()
+        .unwrap_or_else(|| panic!("no {name} under /usr/lib/postgresql"))
+        .join(name)
+}
+
+/// A throwaway PostgreSQL cluster: no TCP, a Unix socket in its own
+/// directory; stopped and deleted on drop, also when the test fails.
+pub struct Postgres {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Postgres {
+    fn as_postgres(cmd: &Path) -> Command {
+        // The server refuses to run as root.
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(cmd);
+        c
+    }
+
+    pub fn start() -> Postgres {
+        let dir = temp_dir("pg");
+        let pg = Postgres {
+            port: 54000 + (std::process::id() % 1000) as u16,
+            dir,
+        };
+        let o = run(Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&pg.dir));
+        assert!(o.status.success(), "{}", stderr(&o));
+        let data = pg.dir.join("data");
+        let o = run(Self::as_postgres(&pg_bin("initdb"))
+            .args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(&data));
+        assert!(o.status.success(), "initdb: {}", stderr(&o));
+        let opts = format!(
+            "-k {} -p {} -c listen_addresses=''",
+            pg.dir.display(),
+            pg.port
+        );
+        let o = run(Self::as_postgres(&pg_bin("pg_ctl"))
+            .args(["-w", "-t", "60", "-D"])
+            .arg(&data)
+            .args(["-o", &opts, "-l"])
+            .arg(pg.dir.join("log"))
+            .arg("start"));
+        assert!(
+            o.status.success(),
+            "pg_ctl start: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        pg
+    }
+
+    /// Runs SQL (psql meta-commands allowed); returns unaligned rows.
+    pub fn psql(&self, sql: &str) -> String {
+        let mut psql = Command::new("psql");
+        psql.args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-U",
+            "postgres",
+            "-h",
+        ])
+        .arg(&self.dir)
+        .args(["-p", &self.port.to_string(), "-d", "postgres"]);
+        let o = run_with_input(&mut psql, sql);
+        assert!(o.status.success(), "psql failed: {}\n{sql}", stderr(&o));
+        stdout(&o)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = Self::as_postgres(&pg_bin("pg_ctl"))
+            .args(["-m", "immediate", "-D"])
+            .arg(self.dir.join("data"))
+            .arg("stop")
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn sqlite(db: &Path, script: &str) -> String {
+    let o = run_with_input(Command::new("sqlite3").arg(db), script);
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "sqlite3: {}\n{script}",
+        stderr(&o)
+    );
+    stdout(&o)
+}

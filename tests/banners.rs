@@ -153,7 +153,7 @@ fn banners_of_every_service_on_256_hosts_agree_with_the_truth_and_nmap() {
     let (got, log) = banner_scan(
         &lab,
         &first_v4(&lab, 256),
-        &["--rate", "20000", "--banner-timeout", "20", "--wait", "1"],
+        &["--rate", "20000", "--banner-timeout", "30", "--wait", "1"],
         &out,
     );
     let opens = got.values().filter(|v| text(v, "state") == "open").count();
@@ -216,10 +216,12 @@ fn banners_of_every_service_on_256_hosts_agree_with_the_truth_and_nmap() {
         by_nmap.len()
     );
 
-    // TLS: the lab's certificates, through TLS 1.3 (443), TLS 1.2 (8443)
-    // and SMTP's STARTTLS (25).
+    // TLS: the lab's certificates, through TLS 1.3 (443), TLS 1.2 (8443),
+    // SMTP's STARTTLS (25), POP3's STLS (110) and IMAP's STARTTLS (143).
+    // A certificate reported is always the lab's; on a loaded machine a
+    // few STARTTLS answers may come after the session's deadline, so 95%
+    // of the hosts must have it.
     let certs = lab_certs(&lab);
-    let host = canonical_ip(&sample[0]);
     for (port, version) in [
         (443, "TLSv1.3"),
         (8443, "TLSv1.2"),
@@ -227,20 +229,40 @@ fn banners_of_every_service_on_256_hosts_agree_with_the_truth_and_nmap() {
         (110, ""),
         (143, ""),
     ] {
-        let v = &got[&(host.clone(), port)];
-        if !version.is_empty() {
-            assert_eq!(text(v, "tls_version"), version, "{v}");
-        }
         let want = &certs[&port];
-        assert_eq!(text(v, "cert_subject"), want.subject, "{port}: {v}");
-        assert_eq!(
-            text(v, "cert_issuer"),
-            want.subject,
-            "{port}: self-signed: {v}"
+        let of_port: Vec<&Value> = got
+            .iter()
+            .filter(|((_, p), v)| *p == port && text(v, "state") == "open")
+            .map(|(_, v)| v)
+            .collect();
+        let mut with_cert = 0;
+        for v in &of_port {
+            if text(v, "cert_subject").is_empty() {
+                continue;
+            }
+            with_cert += 1;
+            if !version.is_empty() {
+                assert_eq!(text(v, "tls_version"), version, "{v}");
+            }
+            assert_eq!(text(v, "cert_subject"), want.subject, "{port}: {v}");
+            assert_eq!(
+                text(v, "cert_issuer"),
+                want.subject,
+                "{port}: self-signed: {v}"
+            );
+            assert_eq!(text(v, "cert_not_before"), want.not_before, "{port}: {v}");
+            assert_eq!(text(v, "cert_not_after"), want.not_after, "{port}: {v}");
+            assert!(!text(v, "tls_cipher").is_empty(), "{v}");
+        }
+        assert!(
+            !of_port.is_empty() && with_cert * 100 >= of_port.len() * 95,
+            "port {port}: {with_cert} of {} sessions reported the certificate",
+            of_port.len()
         );
-        assert_eq!(text(v, "cert_not_before"), want.not_before, "{port}: {v}");
-        assert_eq!(text(v, "cert_not_after"), want.not_after, "{port}: {v}");
-        assert!(!text(v, "tls_cipher").is_empty(), "{v}");
+        eprintln!(
+            "port {port}: {with_cert} of {} sessions reported the lab's certificate",
+            of_port.len()
+        );
     }
 
     // IPv6: a smaller block, the same agreement.

@@ -520,7 +520,7 @@ EOF
 			# not in a subshell: the capture's pid must reach cleanup()
 			brun $tool "$n" >"$work/brun.out"
 			read -r w wb rp wall <"$work/brun.out"
-			bps=$(awk -v b="$rp" -v w="$w" 'BEGIN{ if (w>0) printf "%.0f", b/w; else print 0 }')
+			bps=$(awk -v b="$rp" -v w="$w" 'BEGIN{ if (w>0) printf "%.2f", b/w; else print 0 }')
 			echo "  $tool run $n: window ${w}s, wall ${wall}s, banners $rp (on the wire $wb), $bps banners/s" >&2
 			bcol[$tool.w]+=" $(awk -v w="$w" 'BEGIN{printf "%.0f", w*1000}')"
 			bcol[$tool.wall]+=" $(awk -v w="$wall" 'BEGIN{printf "%.0f", w*1000}')"

@@ -225,7 +225,7 @@ fn open_link<M: ProbeModule>(
 ) -> Result<OpenLink, LinkError> {
     let plan = plan.clone();
     let filter = bpf::reply_filter(plan.sources(), config.source_ports, module.capture());
-    let rx = link::open_rx(config.link_kind, &plan, &filter)?;
+    let rx = link::open_rx(config.link_kind, &plan, &filter, config.banners.is_some())?;
     let txs = (0..config.tx_threads)
         .map(|_| link::open_tx(config.link_kind, &plan, module.max_frame_len()))
         .collect::<Result<Vec<_>, _>>()?;

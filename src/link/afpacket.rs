@@ -116,7 +116,11 @@ impl AfPacketTx {
 /// Ring geometry: 8 blocks of 1 MiB, about 50 ms of replies at 1 Mpps; a
 /// block is handed over when full or after 8 ms, whichever comes first.
 const RX_BLOCK_SIZE: u32 = 1 << 20;
-const RX_BLOCK_COUNT: u32 = 8;
+pub const RX_BLOCK_COUNT: u32 = 8;
+/// Banner mode's ring: its receive thread also runs the sessions (TLS
+/// handshakes among them) and shares the CPU with the servers it talks
+/// to, so it is away from the ring for longer; 64 MiB rides that out.
+pub const RX_BLOCK_COUNT_SESSIONS: u32 = 64;
 const RX_FRAME_SIZE: u32 = 2048;
 const RX_RETIRE_MS: u32 = 8;
 
@@ -124,6 +128,8 @@ pub struct AfPacketRx {
     sock: PacketSocket,
     ring: *mut u8,
     ring_len: usize,
+    /// Blocks of `RX_BLOCK_SIZE` in the ring.
+    blocks: usize,
     next_block: usize,
 }
 
@@ -134,7 +140,7 @@ unsafe impl Send for AfPacketRx {}
 
 impl AfPacketRx {
     /// A ring-backed receiver of frames that pass `filter`, on `ifindex`.
-    pub fn open(ifindex: u32, filter: &[bpf::Insn]) -> io::Result<AfPacketRx> {
+    pub fn open(ifindex: u32, filter: &[bpf::Insn], blocks: u32) -> io::Result<AfPacketRx> {
         let sock = PacketSocket::unbound()?;
         sock.attach_filter(filter)?;
         sock.ignore_outgoing();
@@ -145,15 +151,15 @@ impl AfPacketRx {
         )?;
         let req = libc::tpacket_req3 {
             tp_block_size: RX_BLOCK_SIZE,
-            tp_block_nr: RX_BLOCK_COUNT,
+            tp_block_nr: blocks,
             tp_frame_size: RX_FRAME_SIZE,
-            tp_frame_nr: RX_BLOCK_SIZE / RX_FRAME_SIZE * RX_BLOCK_COUNT,
+            tp_frame_nr: RX_BLOCK_SIZE / RX_FRAME_SIZE * blocks,
             tp_retire_blk_tov: RX_RETIRE_MS,
             tp_sizeof_priv: 0,
             tp_feature_req_word: 0,
         };
         sock.set_option(libc::SOL_PACKET, libc::PACKET_RX_RING, &req)?;
-        let ring_len = (RX_BLOCK_SIZE * RX_BLOCK_COUNT) as usize;
+        let ring_len = RX_BLOCK_SIZE as usize * blocks as usize;
         // SAFETY: a fresh shared mapping of the ring the kernel just set up
         // on this socket, at the length it was configured with.
         let ring = unsafe {
@@ -173,6 +179,7 @@ impl AfPacketRx {
             sock,
             ring: ring.cast(),
             ring_len,
+            blocks: blocks as usize,
             next_block: 0,
         };
         // Every protocol: the filter decides (IPv4, IPv6, and later ARP).
@@ -181,7 +188,7 @@ impl AfPacketRx {
     }
 
     fn block(&self, i: usize) -> *mut libc::tpacket_block_desc {
-        // SAFETY: i < RX_BLOCK_COUNT, so the offset stays inside the mapping.
+        // SAFETY: i < self.blocks, so the offset stays inside the mapping.
         unsafe { self.ring.add(i * RX_BLOCK_SIZE as usize).cast() }
     }
 
@@ -260,12 +267,12 @@ impl AfPacketRx {
         }
         let mut frames = 0;
         // Drain every ready block, in ring order, without sleeping again.
-        for _ in 0..RX_BLOCK_COUNT {
+        for _ in 0..self.blocks {
             if !self.block_ready(self.next_block) {
                 break;
             }
             frames += self.drain_block(self.next_block, &mut on_frame);
-            self.next_block = (self.next_block + 1) % RX_BLOCK_COUNT as usize;
+            self.next_block = (self.next_block + 1) % self.blocks;
         }
         Ok(frames)
     }

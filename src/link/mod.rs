@@ -514,12 +514,23 @@ pub fn open_tx(kind: LinkKind, plan: &LinkPlan, max_frame_len: usize) -> Result<
     })
 }
 
-/// Opens the receiver, behind the capture filter `filter`.
-pub fn open_rx(kind: LinkKind, plan: &LinkPlan, filter: &[bpf::Insn]) -> Result<RxLink, LinkError> {
+/// Opens the receiver, behind the capture filter `filter`; `sessions`:
+/// banner mode, whose receive thread needs a deeper ring.
+pub fn open_rx(
+    kind: LinkKind,
+    plan: &LinkPlan,
+    filter: &[bpf::Insn],
+    sessions: bool,
+) -> Result<RxLink, LinkError> {
     let name = &plan.iface.name;
+    let blocks = if sessions {
+        afpacket::RX_BLOCK_COUNT_SESSIONS
+    } else {
+        afpacket::RX_BLOCK_COUNT
+    };
     Ok(match kind {
         LinkKind::AfPacket => RxLink::AfPacket(
-            afpacket::AfPacketRx::open(plan.iface.index, filter).map_err(|e| {
+            afpacket::AfPacketRx::open(plan.iface.index, filter, blocks).map_err(|e| {
                 LinkError::from_socket(e, name, "opening an AF_PACKET receive ring")
             })?,
         ),

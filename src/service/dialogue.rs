@@ -155,6 +155,9 @@ pub struct Dialogue {
     /// from then on. (Telnet's option refusals do not count: they only let
     /// the server get to its banner.)
     hello_sent: bool,
+    /// SMTP: the server's 220 greeting has been read (it may follow the
+    /// EHLO we sent to a silent server).
+    smtp_greeted: bool,
     greeting: Vec<u8>,
     reply: Vec<u8>,
     /// Plain text received and kept but not yet consumed by the stage's
@@ -217,6 +220,7 @@ impl Dialogue {
             stage,
             spoke: None,
             hello_sent: false,
+            smtp_greeted: false,
             greeting: Vec::new(),
             reply: Vec::new(),
             pending: Vec::new(),
@@ -435,6 +439,7 @@ impl Dialogue {
             Stage::SmtpGreeting => match self.numbered_reply() {
                 Reply::Incomplete => Step::Continue,
                 Reply::Complete(220) => {
+                    self.smtp_greeted = true;
                     self.speak(Hello::Smtp, out, SMTP_EHLO);
                     self.stage = Stage::SmtpEhlo;
                     self.advance(ctx, out)
@@ -443,6 +448,12 @@ impl Dialogue {
             },
             Stage::SmtpEhlo => match self.numbered_reply() {
                 Reply::Incomplete => Step::Continue,
+                // A slow server's greeting, after the EHLO we sent when
+                // it stayed silent (`quiet`): the EHLO's answer follows.
+                Reply::Complete(220) if !self.smtp_greeted => {
+                    self.smtp_greeted = true;
+                    self.advance(ctx, out)
+                }
                 Reply::Complete(250) if self.ehlo_offers_starttls() => {
                     self.say(out, SMTP_STARTTLS);
                     self.stage = Stage::SmtpStarttls;
@@ -1059,6 +1070,26 @@ mod tests {
                 assert_eq!(tls.version, name);
                 assert_eq!(tls.certs[0].subject, lab::SUBJECT);
             }
+        }
+    }
+
+    /// A server too slow to greet within the hello wait gets our EHLO
+    /// first; its greeting and the EHLO's answer then come together (seen
+    /// with exim under load), and STARTTLS still follows.
+    #[test]
+    fn smtp_greeting_after_our_ehlo_still_leads_to_starttls() {
+        let ctx = Context::default();
+        for bytewise in [false, true] {
+            let (mut d, _) = opened(&ctx, Some(Hello::Smtp));
+            let mut out = Vec::new();
+            assert_eq!(d.quiet(&ctx, &mut out), Step::Continue);
+            assert_eq!(out, SMTP_EHLO);
+            let both = [EXIM_GREETING, EXIM_EHLO].concat();
+            let (out, step) = feed(&mut d, &ctx, &both, bytewise);
+            assert_eq!(
+                (out.as_slice(), step),
+                (&b"STARTTLS\r\n"[..], Step::Continue)
+            );
         }
     }
 

@@ -196,6 +196,11 @@ pub struct Sessions<'a> {
     scratch: Vec<u8>,
     done: Vec<Record>,
     stats: SessionStats,
+    /// The newest timestamp we have sent: ours never go backwards, though
+    /// a frame that waited in the ring while a timer fired arrived before
+    /// that timer's time (a server drops a segment whose timestamp is
+    /// older than the last it saw: PAWS).
+    last_tsval: u32,
 }
 
 /// The time, as the sessions read it.
@@ -259,6 +264,7 @@ impl<'a> Sessions<'a> {
             scratch: Vec::with_capacity(2048),
             done: Vec::new(),
             stats: SessionStats::default(),
+            last_tsval: 0,
             config,
             context,
             validator,
@@ -270,6 +276,17 @@ impl<'a> Sessions<'a> {
 
     pub fn stats(&self) -> SessionStats {
         self.stats
+    }
+
+    /// `now`, with a timestamp no older than any we have sent.
+    fn monotonic(&mut self, now: Now) -> Now {
+        if self.last_tsval == 0 || before(self.last_tsval, now.tsval) {
+            self.last_tsval = now.tsval;
+        }
+        Now {
+            tsval: self.last_tsval,
+            ..now
+        }
     }
 
     /// Sessions open now.
@@ -293,6 +310,7 @@ impl<'a> Sessions<'a> {
         first: Option<Record>,
         now: Now,
     ) {
+        let now = self.monotonic(now);
         let key = FlowKey {
             target: reply.src,
             target_port: seg.src_port,
@@ -373,6 +391,7 @@ impl<'a> Sessions<'a> {
     /// session's (or a late one of a session that ended); `false` leaves
     /// it to the probe module (a RST answering a probe: a closed port).
     pub fn segment(&mut self, reply: &Reply<'_>, seg: &TcpSegment<'_>, now: Now) -> bool {
+        let now = self.monotonic(now);
         let key = FlowKey {
             target: reply.src,
             target_port: seg.src_port,
@@ -467,6 +486,7 @@ impl<'a> Sessions<'a> {
 
     /// Runs the timers that are due.
     pub fn tick(&mut self, now: Now) {
+        let now = self.monotonic(now);
         for kind in [
             TimerKind::Wait,
             TimerKind::Retransmit,
@@ -486,6 +506,7 @@ impl<'a> Sessions<'a> {
     /// Ends every session (the scan is over): each open port is reported
     /// with what it has said so far, and each flow is reset.
     pub fn end_all(&mut self, now: Now) {
+        let now = self.monotonic(now);
         let slots: Vec<u32> = self.index.values().copied().collect();
         for slot in slots {
             let talking =

@@ -922,6 +922,13 @@ mod tests {
         }
     }
 
+    /// The SYN-ACK of `port` (server ISN `isn`), a first answer: opens a
+    /// session.
+    fn open(s: &mut Sessions<'_>, b: &Bench, port: u16, isn: u32, at: Now) {
+        let syn_ack = from_server(port, isn, b.iss(port) + 1, SYN_ACK, b"");
+        feed(s, &syn_ack, at, true);
+    }
+
     const ACK: u8 = tcp_flags::ACK;
     const PSH_ACK: u8 = tcp_flags::PSH | tcp_flags::ACK;
     const FIN_ACK: u8 = tcp_flags::FIN | tcp_flags::ACK;
@@ -933,12 +940,7 @@ mod tests {
         let b = Bench::new();
         let mut s = b.sessions(16);
         let iss = b.iss(80);
-        feed(
-            &mut s,
-            &from_server(80, SERVER_ISN, iss + 1, SYN_ACK, b""),
-            now(0),
-            true,
-        );
+        open(&mut s, &b, 80, SERVER_ISN, now(0));
         // A client-first protocol: the hello rides on our first ACK.
         let sent = s.sent();
         assert_eq!(sent.len(), 1);
@@ -991,12 +993,7 @@ mod tests {
         let b = Bench::new();
         let mut s = b.sessions(16);
         let iss = b.iss(22);
-        feed(
-            &mut s,
-            &from_server(22, SERVER_ISN, iss + 1, SYN_ACK, b""),
-            now(0),
-            true,
-        );
+        open(&mut s, &b, 22, SERVER_ISN, now(0));
         // SSH speaks first: a bare ACK, and we wait.
         assert_eq!(read(&s.sent()[0]), (iss + 1, SERVER_ISN + 1, ACK, vec![]));
         s.tick(now(999));
@@ -1026,12 +1023,7 @@ mod tests {
         let b = Bench::new();
         let mut s = b.sessions(16);
         let iss = b.iss(22);
-        feed(
-            &mut s,
-            &from_server(22, SERVER_ISN, iss + 1, SYN_ACK, b""),
-            now(0),
-            true,
-        );
+        open(&mut s, &b, 22, SERVER_ISN, now(0));
         s.sent();
         s.tick(now(1000));
         let (seq, _, flags, data) = read(&s.sent()[0]);
@@ -1074,13 +1066,7 @@ mod tests {
     fn retransmissions_back_off_and_the_deadline_resets() {
         let b = Bench::new();
         let mut s = b.sessions(16);
-        let iss = b.iss(80);
-        feed(
-            &mut s,
-            &from_server(80, SERVER_ISN, iss + 1, SYN_ACK, b""),
-            now(0),
-            true,
-        );
+        open(&mut s, &b, 80, SERVER_ISN, now(0));
         s.sent();
         // The RTO is 300 ms: resent at 300 and 600, then the next would be
         // at 1200, past the two retransmissions allowed.
@@ -1095,13 +1081,7 @@ mod tests {
         assert_eq!(done.len(), 1);
         assert_eq!(s.stats().timed_out, 1);
         // A server-first session that hears nothing ends at the deadline.
-        let iss22 = b.iss(22);
-        feed(
-            &mut s,
-            &from_server(22, SERVER_ISN, iss22 + 1, SYN_ACK, b""),
-            now(1000),
-            true,
-        );
+        open(&mut s, &b, 22, SERVER_ISN, now(1000));
         s.tick(now(2000));
         s.tick(now(6000));
         let flags: Vec<u8> = s.sent().iter().map(|f| read(f).2).collect();
@@ -1113,20 +1093,10 @@ mod tests {
     fn a_full_table_refuses_with_a_reset_and_reports_the_port() {
         let b = Bench::new();
         let mut s = b.sessions(1);
-        let (iss80, iss22) = (b.iss(80), b.iss(22));
-        feed(
-            &mut s,
-            &from_server(80, SERVER_ISN, iss80 + 1, SYN_ACK, b""),
-            now(0),
-            true,
-        );
+        let iss22 = b.iss(22);
+        open(&mut s, &b, 80, SERVER_ISN, now(0));
         s.sent();
-        feed(
-            &mut s,
-            &from_server(22, 9, iss22 + 1, SYN_ACK, b""),
-            now(1),
-            true,
-        );
+        open(&mut s, &b, 22, 9, now(1));
         assert_eq!(read(&s.sent()[0]), (iss22 + 1, 10, RST_ACK, vec![]));
         let done: Vec<Record> = s.take_done().collect();
         assert_eq!((done[0].port, done[0].banner.is_none()), (22, true));
@@ -1137,12 +1107,7 @@ mod tests {
         assert!(s.sent().is_empty());
         assert_eq!((s.open(), s.stats().reset), (0, 1));
         // end_all reports and resets whatever is still open.
-        feed(
-            &mut s,
-            &from_server(22, 9, iss22 + 1, SYN_ACK, b""),
-            now(3),
-            true,
-        );
+        open(&mut s, &b, 22, 9, now(3));
         s.take_done().count();
         s.end_all(now(4));
         assert_eq!(s.take_done().count(), 1);

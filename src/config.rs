@@ -17,6 +17,7 @@ use crate::probe::tcp_flags::parse_scanflags;
 use crate::probe::udp::PayloadTable;
 use crate::probe::{ScanPlan, SourcePorts, TcpScanType};
 use crate::service::hello::HelloMap;
+use crate::service::probes::ServiceDb;
 use crate::targets::grammar::{self, Origin, PortRange};
 use crate::targets::{PortEntry, ProbeSpace, TargetSource, TargetSpec};
 use crate::wire::{MacAddr, parse_mac};
@@ -138,10 +139,22 @@ pub struct BannerOptions {
     pub sessions: SessionConfig,
     /// `--banner-bytes`.
     pub max_bytes: usize,
-    /// nmap's service probe database, if used.
+    /// nmap's service probe database, if used...
     pub service_probes: Option<PathBuf>,
+    /// ...loaded, so a bad file is refused before anything is sent.
+    pub service_db: Option<LoadedProbes>,
     /// `--hello` as given.
     pub hello_specs: Vec<String>,
+}
+
+/// nmap's service probe database as loaded, shared by the run.
+#[derive(Clone)]
+pub struct LoadedProbes(pub Arc<ServiceDb>);
+
+impl std::fmt::Debug for LoadedProbes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LoadedProbes({})", self.0.origin())
+    }
 }
 
 /// Where nmap's service probes are on Debian (nmap-common).
@@ -188,6 +201,12 @@ fn banners(
     } else {
         Some(PathBuf::from(NMAP_SERVICE_PROBES)).filter(|p| p.exists())
     };
+    let service_db = match &service_probes {
+        Some(path) => Some(LoadedProbes(Arc::new(
+            ServiceDb::load(path).map_err(|e| CliError(format!("--service-probes: {e}")))?,
+        ))),
+        None => None,
+    };
     Ok(Some(BannerOptions {
         sessions: SessionConfig {
             capacity: parse_in_range(
@@ -215,6 +234,7 @@ fn banners(
             1 << 20,
         )?,
         service_probes,
+        service_db,
         hello_specs,
     }))
 }

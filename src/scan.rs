@@ -35,7 +35,6 @@ use crate::probe::udp::UdpScan;
 use crate::probe::{ProbeModule, ScanPlan, TcpScanType, Validator};
 use crate::service::dialogue::Context;
 use crate::service::identify::Identifier;
-use crate::service::probes::ServiceDb;
 use crate::targets::PortEntry;
 use crate::targets::grammar::port_list;
 use hdrhistogram::Histogram;
@@ -448,14 +447,7 @@ struct BannerKit {
 
 impl BannerKit {
     fn open(config: &Config, b: &BannerOptions, plan: &LinkPlan) -> Result<BannerKit, ScanError> {
-        let db = match &b.service_probes {
-            Some(path) => Some(ServiceDb::load(path).map_err(|e| ScanError::Io {
-                what: "--service-probes".into(),
-                err: io::Error::other(e),
-            })?),
-            None => None,
-        };
-        let identifier = Identifier::new(db);
+        let identifier = Identifier::new(b.service_db.as_ref().map(|d| Arc::clone(&d.0)));
         let hold =
             PortHold::new(plan.sources(), config.source_ports).map_err(|err| ScanError::Io {
                 what: "--banners".into(),

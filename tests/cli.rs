@@ -21,6 +21,14 @@ fn bad_input_is_one_line_exit_2_and_leaves_output_alone() {
     let file = dir.join("targets.txt");
     std::fs::write(&file, "# lab\n198.18.0.1\n\n198.18.0.0/24 198.18.1.0/33\n").unwrap();
     let f = file.to_str().unwrap();
+    // A service probe database with a pattern that never ends.
+    let probes_file = dir.join("probes");
+    std::fs::write(
+        &probes_file,
+        "Probe TCP NULL q||\nmatch ftp m|^220|\nmatch broken m|abc\n",
+    )
+    .unwrap();
+    let probes = probes_file.to_str().unwrap();
     let cases: Vec<(Vec<&str>, String)> = vec![
         (vec!["198.18.0.0/33", "-p", "80"], r#"synsweep: target: bad target "198.18.0.0/33": prefix length "33" is not a number 0-32"#.into()),
         (vec!["198.18.0.300", "-p", "80"], r#"synsweep: target: bad target "198.18.0.300": "198.18.0.300" is not an IPv4 or IPv6 address"#.into()),
@@ -33,6 +41,13 @@ fn bad_input_is_one_line_exit_2_and_leaves_output_alone() {
         (vec!["198.18.0.0/24", "-p", "80", "--rate", "fast"], r#"--rate: "fast" is not a rate"#.into()),
         (vec!["-p", "80"], "synsweep: no targets given".into()),
         (vec!["198.18.0.0/24"], "synsweep: no ports given".into()),
+        (vec!["198.18.0.0/24", "-p", "80", "--banners", "--hello", "gopher:80"], r#"synsweep: --hello: "gopher" is not a hello: give http, tls"#.into()),
+        (vec!["198.18.0.0/24", "-p", "80", "-sV", "--hello", "http:99999"], r#"synsweep: --hello: "99999" is not a port"#.into()),
+        (vec!["198.18.0.0/24", "-p", "80", "--hello", "http:80"], "synsweep: --hello belongs to banner mode: add --banners (-sV)".into()),
+        (vec!["198.18.0.0/24", "-p", "80", "--banners", "-sF"], "synsweep: --banners: banner sessions start from SYN-ACKs".into()),
+        (vec!["198.18.0.0/24", "-p", "80", "--banners", "--banner-bytes", "0"], "synsweep: --banner-bytes: 0 is out of range: give 1-1048576".into()),
+        (vec!["198.18.0.0/24", "-p", "80", "--banners", "--service-probes", "/nonexistent"], "synsweep: --service-probes: /nonexistent: No such file".into()),
+        (vec!["198.18.0.0/24", "-p", "80", "--banners", "--service-probes", probes], format!("synsweep: --service-probes: {probes}:3: unterminated pattern: m|abc")),
     ];
     for (args, want) in cases {
         let o = run(synsweep().args(&args).args(["-o", out.to_str().unwrap()]));

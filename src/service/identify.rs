@@ -20,16 +20,20 @@ pub fn default_path() -> &'static Path {
 /// Picks between nmap's database and the own matcher.
 #[derive(Debug, Default)]
 pub struct Identifier {
-    db: Option<ServiceDb>,
+    db: Option<std::sync::Arc<ServiceDb>>,
 }
 
 impl Identifier {
-    pub fn new(db: Option<ServiceDb>) -> Identifier {
-        Identifier { db }
+    /// `db`: nmap's database, owned or shared (the configuration loads it
+    /// once, to refuse a bad file before anything is sent).
+    pub fn new(db: Option<impl Into<std::sync::Arc<ServiceDb>>>) -> Identifier {
+        Identifier {
+            db: db.map(Into::into),
+        }
     }
 
     pub fn db(&self) -> Option<&ServiceDb> {
-        self.db.as_ref()
+        self.db.as_deref()
     }
 
     /// nmap's answer if its lines match; else the own matcher's; else

@@ -525,7 +525,7 @@ mod tests {
         let text = "Probe TCP NULL q||\nsoftmatch pop3 m|^\\+OK |\nmatch zorkd m|^ZORK| p/Zork/\n";
         let db = ServiceDb::parse(text, "t.probes").unwrap();
         let with_db = Identifier::new(Some(db));
-        let without = Identifier::new(None);
+        let without = Identifier::new(None::<ServiceDb>);
         let zork = greeting(Hello::Ftp, b"ZORK\r\n");
         assert_eq!(with_db.identify(&zork).unwrap().name, "zorkd");
         assert_eq!(without.identify(&zork), None);
@@ -669,7 +669,7 @@ mod tests {
             start.elapsed()
         );
         let start = std::time::Instant::now();
-        let identifier = Identifier::new(None);
+        let identifier = Identifier::new(None::<ServiceDb>);
         for case in &cases {
             for hello in Hello::ALL {
                 let mut g = greeting(hello, case);

@@ -280,27 +280,26 @@ fn hostile_banners_load_into_postgresql_and_sqlite_row_for_row() {
 
     // PostgreSQL: COPY the CSV as it is.
     let pg = Postgres::start();
-    let out = pg.psql(&format!(
+    let out = pg.psql_fields(&format!(
         "CREATE TABLE results {CSV_TABLE};\n\
          \\copy results FROM '{}' WITH (FORMAT csv, HEADER true)\n\
          SELECT ip, port, coalesce(banner, ''), coalesce(cert_subject, ''), coalesce(product, '') FROM results ORDER BY port, ip;",
         csv.display()
-    ));
+    ), "\x1f");
     check_rows("PostgreSQL from CSV", &out, &want);
     // NDJSON through jsonb. COPY's text format would read the JSON's own
     // backslashes as escapes, so each line is taken as one CSV field whose
     // quote and delimiter are bytes no line can hold.
-    let out = pg.psql(&format!(
+    let out = pg.psql_fields(&format!(
         "CREATE TABLE raw (doc jsonb);\n\
          \\copy raw FROM '{}' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')\n\
          SELECT doc->>'ip', doc->>'port', coalesce(doc->>'banner', ''), coalesce(doc->>'cert_subject', ''), \
          coalesce(doc->>'product', '') FROM raw ORDER BY (doc->>'port')::int, doc->>'ip';",
         ndjson.display()
-    ));
+    ), "\x1f");
     check_rows("PostgreSQL from NDJSON", &out, &want);
-    let counts = pg.psql(
-        "SELECT count(*), count(*) FILTER (WHERE doc ? 'banner'), count(*) FILTER (WHERE doc->'cert_chain' = '2') FROM raw;",
-    );
+    let counts = pg.psql_fields(
+        "SELECT count(*), count(*) FILTER (WHERE doc ? 'banner'), count(*) FILTER (WHERE doc->'cert_chain' = '2') FROM raw;", "\x1f");
     let with_banner = records.iter().filter(|r| r.banner.is_some()).count();
     let with_certs = records
         .iter()

@@ -573,14 +573,22 @@ impl Postgres {
         pg
     }
 
-    /// Runs SQL (psql meta-commands allowed); returns unaligned rows.
+    /// Runs SQL (psql meta-commands allowed); returns unaligned rows,
+    /// fields separated by `|`.
     pub fn psql(&self, sql: &str) -> String {
+        self.psql_fields(sql, "|")
+    }
+
+    /// The same, fields separated by `separator`.
+    pub fn psql_fields(&self, sql: &str, separator: &str) -> String {
         let mut psql = Command::new("psql");
         psql.args([
             "-X",
             "-q",
             "-A",
             "-t",
+            "-F",
+            separator,
             "-v",
             "ON_ERROR_STOP=1",
             "-U",

@@ -5,7 +5,8 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
 # SECONDS per target, default 60. TARGETs: reply grammar conffile checkpoint
-# (default: all four). docs/fuzzing.md says what each one asserts.
+# banner service_probes (default: all six). docs/fuzzing.md says what each
+# one asserts.
 #
 # Before fuzzing it seeds each target's corpus (scripts/fuzz/corpus/TARGET):
 #   reply       as root (or through sudo): brings up lab 7 (the addresses
@@ -19,6 +20,13 @@
 #   checkpoint  checkpoints the scanner itself wrote (offline scans, and a
 #               lab scan, interrupted)
 #   grammar     target tokens of both families, port lists
+#   banner      server transcripts written here (SSH, SMTP, HTTP, Redis,
+#               MySQL... greetings and replies), in the target's
+#               HELLO MAX (LEN CHUNK)... form
+#   service_probes  probe-file lines in nmap's format written here; and,
+#               in the corpus only (never committed: nmap's file is not
+#               ours to copy), nmap's own file cut into pieces of whole
+#               lines, where it is installed
 # The committed seeds in scripts/fuzz/seeds/TARGET are always used too.
 #
 # Environment:
@@ -46,7 +54,7 @@ PATH=$PATH:/usr/sbin:/sbin:$HOME/.cargo/bin
 # shellcheck source=scripts/common.sh
 source scripts/common.sh
 
-ALL_TARGETS=(reply grammar conffile checkpoint)
+ALL_TARGETS=(reply grammar conffile checkpoint banner service_probes)
 FUZZ_DIR=scripts/fuzz
 WORK=$FUZZ_DIR/work
 # fuzz_targets/reply.rs validates replies to lab 7's source addresses.
@@ -296,6 +304,185 @@ python3 "$FUZZ_DIR/make_reply_seeds.py" "$WORK/fresh/reply"
 	((n > 0)) || say "no checkpoint from the offline scans"
 }
 
+# banner: HELLO MAX then chunks, each a length byte and its bytes (0: the
+# hello wait passes in silence). HELLO: 0 no hello (unknown port), 1-14
+# Hello::ALL (http tls ssh ftp smtp pop3 imap redis mysql postgres
+# memcached vnc rdp telnet), +15 for an IPv6 target; MAX under 128 is the
+# byte budget itself, 128 and over the default 4096.
+python3 - "$WORK/fresh/banner" <<'EOF'
+import os, sys
+out = sys.argv[1]
+QUIET = None
+def seed(name, hello, chunks, max_byte=0x80):
+    b = bytearray([hello, max_byte])
+    for c in chunks:
+        if c is QUIET:
+            b.append(0)
+            continue
+        for i in range(0, len(c), 255):
+            part = c[i:i + 255]
+            b.append(len(part))
+            b += part
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(bytes(b))
+salt = bytes(range(0x21, 0x21 + 20))
+mysql = (b"\x0a8.0.36-0ubuntu0.22.04.1\x00" + b"\x2a\x00\x00\x00" + salt[:8] + b"\x00"
+         + b"\xff\xff\xff\x02\x00\xff\xdf\x15" + b"\x00" * 10 + salt[8:] + b"\x00"
+         + b"caching_sha2_password\x00")
+mysql = len(mysql).to_bytes(3, "little") + b"\x00" + mysql
+seed("http", 1, [b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Mon, 30 Nov 2026 12:00:00 GMT\r\n",
+                 b"Content-Type: text/html\r\nContent-Length: 615\r\nConnection: close\r\n\r\n<!DOCTYPE html>"])
+seed("http-ipv6-apache", 16, [b"HTTP/1.1 403 Forbidden\r\nServer: Apache/2.4.62 (Debian)\r\nContent-Length: 199\r\n\r\n"])
+seed("unknown-port-http", 0, [QUIET, b"HTTP/1.0 404 File not found\r\nServer: SimpleHTTP/0.6 Python/3.11.2\r\n\r\n"])
+seed("unknown-port-greeting", 0, [b"+OK Gearman ready\r\n"])
+seed("tls-alert", 2, [b"\x15\x03\x03\x00\x02\x02\x28"])
+seed("tls-serverhello-cut", 2, [b"\x16\x03\x03\x00\x5a\x02\x00\x00\x56\x03\x03" + bytes(range(32)) + b"\x20" + bytes(range(32, 64)) + b"\x13\x02\x00"])
+seed("ssh", 3, [b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"])
+seed("ssh-quiet-dropbear", 3, [QUIET, b"SSH-2.0-dropbear_2022.83\r\n"])
+seed("ssh-prelude-budget", 3, [b"Welcome to the lab\r\n", b"authorised users only\r\n", b"SSH-1.99-Cisco-1.25\r\n"], 48)
+seed("ftp", 4, [b"220 (vsFTPd 3.0.3)\r\n"])
+seed("ftp-multiline", 4, [b"220-Welcome to the lab FTP service.\r\n220-", b"Be nice.\r\n220 ProFTPD Server (Debian) [::ffff:198.18.112.7]\r\n"])
+seed("smtp", 5, [b"220 mail.lab.test ESMTP Postfix (Debian/GNU)\r\n",
+                 b"250-mail.lab.test\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250-STARTTLS\r\n250-ENHANCEDSTATUSCODES\r\n250 8BITMIME\r\n",
+                 b"220 2.0.0 Ready to start TLS\r\n", b"\x15\x03\x03\x00\x02\x02\x46"])
+seed("smtp-slow-greeting", 5, [QUIET, b"220 exim.lab.test ESMTP Exim 4.96 Mon, 30 Nov 2026 12:00:00 +0000\r\n",
+                               b"250-exim.lab.test Hello synsweep.invalid\r\n250-SIZE 52428800\r\n250 HELP\r\n"])
+seed("pop3", 6, [b"+OK Dovecot (Debian) ready.\r\n", b"+OK Begin TLS negotiation now.\r\n"])
+seed("imap", 7, [b"* OK [CAPABILITY IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE LITERAL+ STARTTLS AUTH=PLAIN] Dovecot (Debian) ready.\r\n",
+                 b"* BYE going\r\n", b"a1 OK Begin TLS negotiation now.\r\n"])
+seed("redis", 8, [b"$312\r\n# Server\r\nredis_version:7.0.15\r\nredis_git_sha1:00000000\r\nredis_mode:standalone\r\nos:Linux 6.1.0-28-amd64 x86_64\r\n",
+                  b"arch_bits:64\r\ntcp_port:6379\r\n\r\n"])
+seed("redis-noauth", 8, [b"-NOAUTH Authentication required.\r\n"])
+seed("mysql", 9, [mysql])
+seed("mysql-refused", 9, [b"\x45\x00\x00\x00\xffj\x04Host '198.18.112.1' is not allowed to connect to this MySQL server"])
+seed("postgres", 10, [b"N", b"R\x00\x00\x00\x08\x00\x00\x00\x03"])
+seed("postgres-error", 10, [b"E\x00\x00\x00\x53SFATAL\x00VFATAL\x00C28000\x00Mno pg_hba.conf entry for host\x00\x00"])
+seed("memcached", 11, [b"VERSION 1.6.21\r\n"])
+seed("vnc", 12, [b"RFB 003.008\n"])
+seed("rdp", 13, [b"\x03\x00\x00\x13\x0e\xd0\x00\x00\x12\x34\x00\x02\x1f\x08\x00\x02\x00\x00\x00"])
+seed("telnet", 14, [b"\xff\xfd\x18\xff\xfd\x20\xff\xfd\x23\xff\xfd\x27", b"\xff\xfb\x03\xff\xfb\x01",
+                    b"\r\nDebian GNU/Linux 12\r\n", b"lab login: "])
+EOF
+
+# service_probes: a small probe file in nmap's format (written here, not
+# nmap's lines), cut into pieces, and lines nmap's parser would refuse.
+{
+	probes=$(
+		cat <<'EOF'
+# synsweep fuzz seed: a few probes, in nmap-service-probes' format
+Exclude T:9100-9107,U:30000-30005
+Probe TCP NULL q||
+totalwaitms 6000
+tcpwrappedms 3000
+match ssh m|^SSH-([\d.]+)-OpenSSH_([\w._-]+) Debian-(\S+)\r?\n| p/OpenSSH/ v/$2 Debian $3/ i/protocol $1/ o/Linux/ cpe:/a:openbsd:openssh:$2/ cpe:/o:linux:linux_kernel/a
+match ftp m|^220 \(vsFTPd ([-.\w]+)\)\r\n| p/vsftpd/ v/$1/ o/Unix/ cpe:/a:beasts:vsftpd:$1/
+match smtp m|^220 ([-.\w]+) ESMTP Postfix| p/Postfix smtpd/ h/$1/ cpe:/a:postfix:postfix/a
+softmatch smtp m|^220[ -][^\r\n]*SMTP|i
+match mysql m|^.\0\0\0\x0a(8\.[\d.]+)-(\S+)\0|s p/MySQL/ v/$1/ i/$2/ cpe:/a:mysql:mysql:$1/
+match vnc m|^RFB 00(\d)\.00(\d)\n$| p/VNC/ i/protocol $1.$2/
+Probe TCP GetRequest q|GET / HTTP/1.0\r\n\r\n|
+rarity 1
+ports 80-85,8000-8010,8080,8888
+sslports 443,8443
+match http m|^HTTP/1\.[01] \d\d\d .*\r\nServer: nginx/([\d.]+)\r\n|s p/nginx/ v/$1/ cpe:/a:igor_sysoev:nginx:$1/
+match http m=^HTTP/1\.[01] \d\d\d.*\r\nServer: Apache/([\d.]+) \(([^)]+)\)=s p/Apache httpd/ v/$1/ i/$2/ cpe:/a:apache:http_server:$1/
+softmatch http m|^HTTP/1\.[01] \d\d\d|
+Probe TCP redis-server q|*1\r\n$4\r\ninfo\r\n|
+rarity 8
+ports 6379
+match redis m|^\$\d+\r\n# Server\r\nredis_version:([.\d]+)\r\n| p/Redis key-value store/ v/$1/ cpe:/a:redislabs:redis:$1/
+match redis m|^-NOAUTH Authentication required\.\r\n| p/Redis key-value store/
+Probe TCP SSLSessionReq q|\x16\x03\0\0S\x01\0\0O\x03\0?G\xd7\xf7\xba,\xee\xea\xb2`~\xf3\0\xfd\x82{\xb9\xd5\x96\xc8w\x9b\xe6\xc4\xdb<=\xdbo\xef\x10n\0\0(\0\x16\0\x13\0\x0a\0f\0\x05\0\x04\0e\0d\0c\0b\0a\0`\0\x15\0\x12\0\x09\0\x14\0\x11\0\x08\0\x06\0\x03\x01\0|
+rarity 1
+ports 443,465,993,995
+fallback GetRequest
+match ssl m|^\x16\x03[\0-\x03]..\x02|s p/TLS/
+Probe UDP DNSStatusRequest q|\0\0\x10\0\0\0\0\0\0\0\0\0|
+ports 53
+match domain m|^\0\0\x90\x04\0\0\0\0\0\0\0\0| p/DNS status/
+Probe TCP DNSStatusRequestTCP q|\0\x0c\0\0\x10\0\0\0\0\0\0\0\0\0|
+ports 53
+fallback DNSStatusRequest
+Probe TCP Empty q|| no-payload
+EOF
+	)
+	printf '%s\n' "$probes" | seed service_probes probes-all
+	# One probe at a time (each piece from a Probe line to the next).
+	printf '%s\n' "$probes" | awk -v dir="$WORK/fresh/service_probes" \
+		'/^Probe /{n++} n{print > (dir "/probe-" n)}'
+	i=0
+	for bad in 'match ssh m|^SSH-| p/x/' $'Probe TCP NULL q||\nrarity 0' \
+		$'Probe TCP NULL q||\nmatch ssh m|^SSH-' $'Probe TCP NULL q||\nports 80-' \
+		$'Probe TCP NULL q||\nfallback Nowhere' $'Probe SCTP x q||' $'Probe TCP NULL q|\\xZZ|' \
+		$'Probe TCP NULL q||\nmatch ssh m|(| p/broken regex/' $'Probe TCP NULL q||\nsoftmatch x m/a/q'; do
+		i=$((i + 1))
+		printf '%s\n' "$bad" | seed service_probes "bad-$i"
+	done
+	# nmap's own file, in pieces of whole lines under -max_len, into the
+	# corpus only.
+	nmap_probes=/usr/share/nmap/nmap-service-probes
+	if [[ -r $nmap_probes ]]; then
+		rm -f "$FUZZ_DIR/corpus/service_probes"/nmap-*
+		python3 - "$nmap_probes" "$FUZZ_DIR/corpus/service_probes" <<'EOF'
+import os, sys
+lines = open(sys.argv[1], "rb").read().split(b"\n")
+# A piece of a long probe starts again with its Probe line, so that its
+# match lines are read rather than refused as coming before any Probe.
+piece, probe, n = b"", b"", 0
+def flush():
+    global piece, n
+    if piece:
+        n += 1
+        open(os.path.join(sys.argv[2], "nmap-%04d" % n), "wb").write(piece)
+    piece = b""
+for line in lines:
+    if line.startswith(b"Probe "):
+        flush()
+        probe = line + b"\n"
+    elif len(piece) + len(line) + 1 > 4000:
+        flush()
+        piece = probe
+    if len(probe) + len(line) < 4000:
+        piece += line + b"\n"
+flush()
+EOF
+	fi
+}
+
+# service_probes: the file's words, as a libFuzzer dictionary (its own
+# escapes: a backslash doubled).
+cat >"$WORK/service_probes.dict" <<'EOF'
+"Probe TCP "
+"Probe UDP "
+"match "
+"softmatch "
+"ports "
+"sslports "
+"rarity "
+"fallback "
+"totalwaitms "
+"tcpwrappedms "
+"Exclude "
+" p/"
+" v/"
+" i/"
+" h/"
+" o/"
+" d/"
+" cpe:/"
+"/a"
+"m|"
+"|s"
+"|i"
+"q|"
+" no-payload"
+"\\x"
+"\\0"
+"\\r\\n"
+"T:"
+"U:"
+EOF
+
 # The option names, as a libFuzzer dictionary for the conffile target.
 "$SYNSWEEP" --help | grep -oE -- '--[a-z][a-z0-9-]+' | sort -u |
 	while read -r o; do
@@ -367,6 +554,7 @@ for t in "${targets[@]}"; do
 	flags=(-max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048
 		-max_len=4096)
 	[[ $t != conffile ]] || flags+=(-dict="$ROOT/$WORK/conffile.dict")
+	[[ $t != service_probes ]] || flags+=(-dict="$ROOT/$WORK/service_probes.dict")
 	# shellcheck disable=SC2206 # FUZZ_ARGS is a list of flags
 	flags+=(${FUZZ_ARGS:-})
 	say "$t: ${seconds}s (log: $log)"

@@ -202,9 +202,16 @@ fn banners(
         Some(PathBuf::from(NMAP_SERVICE_PROBES)).filter(|p| p.exists())
     };
     let service_db = match &service_probes {
-        Some(path) => Some(LoadedProbes(Arc::new(
-            ServiceDb::load(path).map_err(|e| CliError(format!("--service-probes: {e}")))?,
-        ))),
+        Some(path) => Some(LoadedProbes(Arc::new(ServiceDb::load(path).map_err(
+            |e| {
+                // The message quotes the file's text: keep it one line.
+                let e: String = e
+                    .chars()
+                    .map(|c| if c.is_control() { '?' } else { c })
+                    .collect();
+                CliError(format!("--service-probes: {e}"))
+            },
+        )?))),
         None => None,
     };
     Ok(Some(BannerOptions {

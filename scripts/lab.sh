@@ -186,16 +186,9 @@ rule_table_services() {
 offset=3840-4095  any         drop
 offset&15=5       22          reset
 offset&7=3        80          drop
-# UDP (as rule_table)
-offset&7=6        u:161,5353  drop
-offset&15=9       u:53,123    icmp:admin-prohibited
-offset&255=200    udp         icmp:host-unreachable
-all               u:500       drop
-all               u:1900      icmp:host-prohibited
-# host discovery (as rule_table)
-offset=3072-3327  echo        drop
-offset=3328-3583  icmp        drop
 EOF
+	# UDP and host discovery: rule_table()'s own lines.
+	rule_table | sed -n '/^# UDP/,$p'
 }
 rule_table6_services() {
 	cat <<'EOF'
@@ -203,16 +196,9 @@ rule_table6_services() {
 offset=3840-4095  any         drop
 offset&15=5       22          reset
 offset&7=3        80          drop
-# UDP (as rule_table6)
-offset&7=6        u:161,5353  drop
-offset&15=9       u:53,123    icmp6:admin-prohibited
-offset&255=200    udp         icmp6:addr-unreachable
-all               u:500       drop
-all               u:1900      icmp6:no-route
-# host discovery (as rule_table6)
-offset=3072-3327  echo        drop
-offset=3328-3583  icmp        drop
 EOF
+	# UDP and host discovery: rule_table6()'s own lines.
+	rule_table6 | sed -n '/^# UDP/,$p'
 }
 
 # What `truth --services --banners` names a service port: "SERVICE PRODUCT",

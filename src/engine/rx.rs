@@ -16,21 +16,23 @@ use crate::link::RxLink;
 use crate::probe::session::{Now, SessionStats, Sessions};
 use crate::probe::{ProbeModule, Validator, Verdict};
 use crate::targets::ProbeSpace;
-use crate::wire::reply::{Transport, parse_frame, tcp_flags};
+use crate::wire::reply::{Reply, Transport, parse_frame, tcp_flags};
 use hdrhistogram::Histogram;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 
+/// The first check of every frame: a reply addressed to us.
+#[inline]
+pub fn addressed_to_us<'f>(validator: &Validator, frame: &'f [u8]) -> Option<Reply<'f>> {
+    parse_frame(frame).ok().filter(|r| validator.is_ours(r.dst))
+}
+
 /// The checks every reply passes, in order. `None`: not ours.
 #[inline]
 pub fn judge<M: ProbeModule>(module: &M, validator: &Validator, frame: &[u8]) -> Option<Verdict> {
-    let reply = parse_frame(frame).ok()?;
-    if !validator.is_ours(reply.dst) {
-        return None;
-    }
-    module.classify(&reply, validator)
+    module.classify(&addressed_to_us(validator, frame)?, validator)
 }
 
 /// 1 µs to 1 hour: created once, recorded into without allocating.
@@ -131,10 +133,7 @@ impl<M: ProbeModule> Receiver<'_, M> {
             tsval: arrived_us as u32,
             ..now
         };
-        let Some(reply) = parse_frame(frame)
-            .ok()
-            .filter(|r| self.validator.is_ours(r.dst))
-        else {
+        let Some(reply) = addressed_to_us(self.validator, frame) else {
             tally.dropped += 1;
             return;
         };
@@ -169,17 +168,18 @@ impl<M: ProbeModule> Receiver<'_, M> {
             }
         }
         let first = self.dedup.first_time(index);
+        if first {
+            tally.found[v.state.index()] += 1;
+        } else {
+            tally.duplicates += 1;
+        }
         if let (Some(s), Some(seg)) = (self.sessions.as_mut(), &segment)
             && v.proto == Protocol::Tcp
             && v.state == State::Open
         {
             // The open port's result waits for its session to end, and
-            // goes out with what the session heard.
-            if first {
-                tally.found[v.state.index()] += 1;
-            } else {
-                tally.duplicates += 1;
-            }
+            // goes out with what the session heard; a repeated SYN-ACK
+            // still goes to its session (our ACK was lost).
             s.syn_ack(
                 &reply,
                 seg,
@@ -188,12 +188,7 @@ impl<M: ProbeModule> Receiver<'_, M> {
             );
             return;
         }
-        if !first {
-            tally.duplicates += 1;
-            return;
-        }
-        tally.found[v.state.index()] += 1;
-        if self.show.contains(v.state) {
+        if first && self.show.contains(v.state) {
             // A closed channel means the output failed; the main thread
             // has seen that and is stopping us.
             let _ = self

@@ -12,6 +12,7 @@
 //! rule would outlive a crash.
 
 use super::bpf;
+use super::socket::{attach_filter, check, set_option};
 use crate::probe::SourcePorts;
 use std::io;
 use std::mem;
@@ -42,34 +43,6 @@ impl PortHold {
     }
 }
 
-fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
-}
-
-fn set_int(
-    fd: &OwnedFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: value is a live c_int and we pass its size; setsockopt only
-    // reads it.
-    check(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (&value as *const libc::c_int).cast(),
-            mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    })
-    .map(drop)
-}
-
 /// One listening socket on `addr` that drops every segment.
 fn hold(addr: SocketAddr) -> io::Result<OwnedFd> {
     let domain = match addr {
@@ -82,29 +55,13 @@ fn hold(addr: SocketAddr) -> io::Result<OwnedFd> {
     // SAFETY: fd was just returned by socket() and is owned by no one else.
     let fd = unsafe { OwnedFd::from_raw_fd(fd) };
     // Another scan on the same address may hold the same ports.
-    set_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-    set_int(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+    set_option(&fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, &1)?;
+    set_option(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, &1)?;
     if domain == libc::AF_INET6 {
-        set_int(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)?;
+        set_option(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, &1)?;
     }
     // The filter before listen(): no segment is ever accepted.
-    let drop_all = bpf::drop_all();
-    let prog = libc::sock_fprog {
-        len: drop_all.len() as u16,
-        // Insn is #[repr(C)] with sock_filter's exact layout.
-        filter: drop_all.as_ptr() as *mut libc::sock_filter,
-    };
-    // SAFETY: prog points at drop_all, alive for the call; the kernel
-    // copies the program.
-    check(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            (&prog as *const libc::sock_fprog).cast(),
-            mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    })?;
+    attach_filter(&fd, &bpf::drop_all())?;
     let (storage, len) = sockaddr(addr);
     // SAFETY: storage holds a sockaddr_in or sockaddr_in6 of `len` bytes.
     check(unsafe {

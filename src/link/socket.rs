@@ -19,7 +19,7 @@ pub struct PacketSocket {
     fd: OwnedFd,
 }
 
-fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+pub(super) fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     if ret < 0 {
         Err(io::Error::last_os_error())
     } else {
@@ -69,13 +69,7 @@ impl PacketSocket {
 
     /// Attaches a classic BPF program (see `bpf.rs`).
     pub fn attach_filter(&self, prog: &[Insn]) -> io::Result<()> {
-        let fprog = libc::sock_fprog {
-            len: prog.len() as u16,
-            // Insn is #[repr(C)] with sock_filter's exact layout.
-            filter: prog.as_ptr() as *mut libc::sock_filter,
-        };
-        // The kernel copies the program during the call; `prog` outlives it.
-        self.set_option(libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
+        attach_filter(&self.fd, prog)
     }
 
     /// Sends the prepared messages with one `sendmmsg`; returns how many
@@ -131,19 +125,7 @@ impl PacketSocket {
         name: libc::c_int,
         value: &T,
     ) -> io::Result<()> {
-        // SAFETY: value points to a live T of the size we pass; setsockopt
-        // only reads it. T: Copy keeps Drop types (with pointers the kernel
-        // would not understand as owned) out.
-        check(unsafe {
-            libc::setsockopt(
-                self.fd.as_raw_fd(),
-                level,
-                name,
-                (value as *const T).cast(),
-                mem::size_of::<T>() as libc::socklen_t,
-            )
-        })
-        .map(drop)
+        set_option(&self.fd, level, name, value)
     }
 
     /// Asks for a large receive buffer so bursts of replies wait in the
@@ -226,4 +208,37 @@ impl AsRawFd for PacketSocket {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
+}
+
+/// Sets a socket option of any socket whose value is a plain C struct.
+pub(super) fn set_option<T: Copy>(
+    fd: &impl AsRawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: value points to a live T of the size we pass; setsockopt
+    // only reads it. T: Copy keeps Drop types (with pointers the kernel
+    // would not understand as owned) out.
+    check(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (value as *const T).cast(),
+            mem::size_of::<T>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// Attaches a classic BPF program (see `bpf.rs`) to any socket.
+pub(super) fn attach_filter(fd: &impl AsRawFd, prog: &[Insn]) -> io::Result<()> {
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        // Insn is #[repr(C)] with sock_filter's exact layout.
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // The kernel copies the program during the call; `prog` outlives it.
+    set_option(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
 }

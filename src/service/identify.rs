@@ -432,19 +432,11 @@ fn is_x224_connection_confirm(r: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::service::TlsInfo;
-    use crate::service::probes::tests::realistic_banners;
+    use crate::service::probes::tests::{realistic_banners, reply};
 
     fn greeting(hello: Hello, bytes: &[u8]) -> Findings {
         Findings {
             greeting: bytes.to_vec(),
-            hello: Some(hello),
-            ..Findings::default()
-        }
-    }
-
-    fn reply(hello: Hello, bytes: &[u8]) -> Findings {
-        Findings {
-            reply: bytes.to_vec(),
             hello: Some(hello),
             ..Findings::default()
         }

@@ -1276,7 +1276,7 @@ match echo m|.| p/Echo/
         }
     }
 
-    fn reply(hello: Hello, bytes: &[u8]) -> Findings {
+    pub(crate) fn reply(hello: Hello, bytes: &[u8]) -> Findings {
         Findings {
             reply: bytes.to_vec(),
             hello: Some(hello),

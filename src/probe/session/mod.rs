@@ -325,7 +325,7 @@ impl<'a> Sessions<'a> {
             }
             return;
         }
-        let Some(mut record) = first else {
+        let Some(record) = first else {
             self.reset(reply.src, seg, now);
             return;
         };
@@ -335,7 +335,6 @@ impl<'a> Sessions<'a> {
             self.done.push(record);
             return;
         }
-        record.banner = None;
         let slot = match self.free.pop() {
             Some(s) => s,
             None => {

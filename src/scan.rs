@@ -223,7 +223,12 @@ fn open_link<M: ProbeModule>(
     module: &M,
 ) -> Result<OpenLink, LinkError> {
     let plan = plan.clone();
-    let filter = bpf::reply_filter(plan.sources(), config.source_ports, module.capture());
+    let filter = bpf::reply_filter_on(
+        plan.iface.link_layer.framing(),
+        plan.sources(),
+        config.source_ports,
+        module.capture(),
+    );
     let rx = link::open_rx(config.link_kind, &plan, &filter, config.banners.is_some())?;
     let txs = (0..config.tx_threads)
         .map(|_| link::open_tx(config.link_kind, &plan, module.max_frame_len()))
@@ -482,6 +487,17 @@ fn run_module<M: ProbeModule>(
             return Err(ScanError::Link(e));
         }
     };
+    if let (Some(d), link::LinkLayer::BareIp { kind }) = (&config.discovery, plan.iface.link_layer)
+        && d.arp
+    {
+        writer.discard();
+        return Err(ScanError::Link(LinkError::NoLinkLayer {
+            iface: plan.iface.name.clone(),
+            kind,
+            what: "--ping-probe arp (-PR)",
+            instead: "use the IP probes (-PE, -PP, -PS, -PA) there",
+        }));
+    }
     let on_link: Vec<Family> = Family::ALL
         .into_iter()
         .filter(|f| {

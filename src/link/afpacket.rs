@@ -12,9 +12,21 @@
 //! copy into user space; a BPF filter (`bpf.rs`) keeps everything that
 //! cannot be a reply to us out of the ring, and our own outgoing frames
 //! are not delivered at all.
+//!
+//! Interfaces without a link layer (tun, WireGuard, ipip ...) get SOCK_DGRAM
+//! sockets, which send and receive from the network header on. The frames
+//! stay Ethernet frames everywhere else: the sender skips the 14-byte
+//! header the templates wrote (its EtherType becomes the packet's
+//! protocol) and the receiver writes one in front of each packet. That
+//! keeps every probe module, the session code and the reply parser to one
+//! frame layout, at the price of one copy of each received packet into a
+//! buffer the receiver owns (no allocation); a link-header length threaded
+//! through every parser and template would touch them all instead.
 
+use super::LinkLayer;
 use super::bpf;
 use super::socket::{ETH_P_NONE, PacketSocket};
+use crate::wire::template::ETH_LEN;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{Ordering, fence};
@@ -33,6 +45,10 @@ pub struct AfPacketTx {
     frames: Box<[u8]>,
     iovecs: Box<[libc::iovec; TX_BATCH]>,
     msgs: Box<[libc::mmsghdr; TX_BATCH]>,
+    /// No link layer: each message's address, whose protocol is the
+    /// packet's (the kernel's tunnel drivers dispatch on it); `msgs[i]`
+    /// names `names[i]`. Empty on Ethernet.
+    names: Box<[libc::sockaddr_ll]>,
 }
 
 // SAFETY: the raw pointers inside `iovecs` and `msgs` point only into the
@@ -42,8 +58,13 @@ unsafe impl Send for AfPacketTx {}
 
 impl AfPacketTx {
     /// A sender on `ifindex` for frames of up to `max_frame_len` bytes.
-    pub fn open(ifindex: u32, max_frame_len: usize) -> io::Result<AfPacketTx> {
-        let sock = PacketSocket::unbound()?;
+    pub fn open(ifindex: u32, link: LinkLayer, max_frame_len: usize) -> io::Result<AfPacketTx> {
+        let bare = link.is_bare_ip();
+        let sock = if bare {
+            PacketSocket::unbound_datagram()?
+        } else {
+            PacketSocket::unbound()?
+        };
         // Protocol 0 at bind: this socket is never given received frames.
         sock.bind(ifindex, ETH_P_NONE)?;
         let _ = sock.set_int_option(libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, 1);
@@ -61,8 +82,10 @@ impl AfPacketTx {
                 iov_len: 0,
             }; TX_BATCH],
         );
+        // Bare IP: the kernel is handed what follows the Ethernet header.
+        let skip = if bare { ETH_LEN } else { 0 };
         for (iov, frame) in iovecs.iter_mut().zip(frames.chunks_exact_mut(slot)) {
-            iov.iov_base = frame.as_mut_ptr().cast();
+            iov.iov_base = frame[skip..].as_mut_ptr().cast();
         }
         // SAFETY: an all-zero mmsghdr is valid (null name, no control data).
         let mut msgs: Box<[libc::mmsghdr; TX_BATCH]> = Box::new(unsafe { std::mem::zeroed() });
@@ -70,12 +93,27 @@ impl AfPacketTx {
             msg.msg_hdr.msg_iov = iov;
             msg.msg_hdr.msg_iovlen = 1;
         }
+        let mut names: Box<[libc::sockaddr_ll]> = if bare {
+            // SAFETY: an all-zero sockaddr_ll is valid; the fields a send
+            // needs are filled below (the protocol per packet).
+            let name: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+            vec![name; TX_BATCH].into_boxed_slice()
+        } else {
+            Box::new([])
+        };
+        for (msg, name) in msgs.iter_mut().zip(names.iter_mut()) {
+            name.sll_family = libc::AF_PACKET as u16;
+            name.sll_ifindex = ifindex as i32;
+            msg.msg_hdr.msg_name = (name as *mut libc::sockaddr_ll).cast();
+            msg.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
+        }
         Ok(AfPacketTx {
             sock,
             slot,
             frames,
             iovecs,
             msgs,
+            names,
         })
     }
 
@@ -90,7 +128,15 @@ impl AfPacketTx {
         while done < count {
             let n = (count - done).min(TX_BATCH);
             for (i, frame) in self.frames.chunks_exact_mut(self.slot).take(n).enumerate() {
-                self.iovecs[i].iov_len = fill(done + i, frame);
+                let len = fill(done + i, frame);
+                self.iovecs[i].iov_len = match self.names.get_mut(i) {
+                    None => len,
+                    Some(name) => {
+                        let (protocol, packet_len) = bare_packet(frame, len);
+                        name.sll_protocol = protocol;
+                        packet_len
+                    }
+                };
             }
             let mut sent = 0;
             while sent < n {
@@ -113,6 +159,36 @@ impl AfPacketTx {
     }
 }
 
+/// What a bare-IP link sends of Ethernet frame `frame` of `len` bytes:
+/// the packet after the header, whose length is returned, with the
+/// header's EtherType as its protocol (network order, as `sll_protocol`).
+#[inline]
+fn bare_packet(frame: &[u8], len: usize) -> (u16, usize) {
+    (
+        u16::from_ne_bytes([frame[12], frame[13]]),
+        len.saturating_sub(ETH_LEN),
+    )
+}
+
+/// Writes `packet`, received from the network header on, into `buf` as
+/// the Ethernet frame the rest of synsweep reads: no addresses (there are
+/// none on the link), the EtherType told by the IP version. Returns the
+/// frame; `buf` holds ETH_LEN + the longest packet.
+#[inline]
+fn ethernet_in_front<'b>(buf: &'b mut [u8], packet: &[u8]) -> &'b [u8] {
+    let ethertype: u16 = match packet.first().map(|b| b >> 4) {
+        Some(4) => 0x0800,
+        Some(6) => 0x86dd,
+        // The capture filter lets nothing else through.
+        _ => 0,
+    };
+    let len = (ETH_LEN + packet.len()).min(buf.len());
+    buf[..12].fill(0);
+    buf[12..ETH_LEN].copy_from_slice(&ethertype.to_be_bytes());
+    buf[ETH_LEN..len].copy_from_slice(&packet[..len - ETH_LEN]);
+    &buf[..len]
+}
+
 /// Ring geometry: 8 blocks of 1 MiB, about 50 ms of replies at 1 Mpps; a
 /// block is handed over when full or after 8 ms, whichever comes first.
 const RX_BLOCK_SIZE: u32 = 1 << 20;
@@ -131,6 +207,9 @@ pub struct AfPacketRx {
     /// Blocks of `RX_BLOCK_SIZE` in the ring.
     blocks: usize,
     next_block: usize,
+    /// No link layer: where each packet gets its Ethernet header (a
+    /// frame's worth of bytes, allocated once). Empty on Ethernet.
+    framed: Box<[u8]>,
 }
 
 // SAFETY: the mapping is owned by this struct alone (unmapped in Drop) and
@@ -140,8 +219,21 @@ unsafe impl Send for AfPacketRx {}
 
 impl AfPacketRx {
     /// A ring-backed receiver of frames that pass `filter`, on `ifindex`.
-    pub fn open(ifindex: u32, filter: &[bpf::Insn], blocks: u32) -> io::Result<AfPacketRx> {
-        let sock = PacketSocket::unbound()?;
+    pub fn open(
+        ifindex: u32,
+        link: LinkLayer,
+        filter: &[bpf::Insn],
+        blocks: u32,
+    ) -> io::Result<AfPacketRx> {
+        let (sock, framed) = if link.is_bare_ip() {
+            let room = ETH_LEN + bpf::SNAP as usize;
+            (
+                PacketSocket::unbound_datagram()?,
+                vec![0; room].into_boxed_slice(),
+            )
+        } else {
+            (PacketSocket::unbound()?, Box::default())
+        };
         sock.attach_filter(filter)?;
         sock.ignore_outgoing();
         sock.set_int_option(
@@ -181,6 +273,7 @@ impl AfPacketRx {
             ring_len,
             blocks: blocks as usize,
             next_block: 0,
+            framed,
         };
         // Every protocol: the filter decides (IPv4, IPv6, and later ARP).
         rx.sock.bind(ifindex, libc::ETH_P_ALL as u16)?;
@@ -226,7 +319,12 @@ impl AfPacketRx {
                 let len = h.tp_snaplen as usize;
                 if start + len <= RX_BLOCK_SIZE as usize {
                     let arrived = u64::from(h.tp_sec) * 1_000_000 + u64::from(h.tp_nsec) / 1000;
-                    on_frame(std::slice::from_raw_parts(base.add(start), len), arrived);
+                    let data = std::slice::from_raw_parts(base.add(start), len);
+                    if self.framed.is_empty() {
+                        on_frame(data, arrived);
+                    } else {
+                        on_frame(ethernet_in_front(&mut self.framed, data), arrived);
+                    }
                 }
                 if h.tp_next_offset == 0 {
                     break;
@@ -289,5 +387,62 @@ impl Drop for AfPacketRx {
         unsafe {
             libc::munmap(self.ring.cast(), self.ring_len);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cookie::CookieKey;
+    use crate::probe::tcp::tests::probe_frame;
+    use crate::wire::reply::tests::{TARGET4, TARGET6, US4, US6};
+    use crate::wire::reply::{parse_frame, parse_ip};
+
+    #[test]
+    fn a_bare_link_sends_the_packet_after_the_header_with_its_ethertype() {
+        let key = CookieKey::random();
+        for (us, them, ethertype) in [(US4, TARGET4, 0x0800u16), (US6, TARGET6, 0x86dd)] {
+            let mut slot = probe_frame(&key, us, them, 61000, 443);
+            let len = slot.len();
+            // A slot is longer than the frame in it.
+            slot.resize(len + 64, 0xee);
+            let (protocol, packet_len) = bare_packet(&slot, len);
+            assert_eq!(protocol, ethertype.to_be(), "{us}: network order");
+            assert_eq!(packet_len, len - ETH_LEN);
+            // What the iovec, which starts ETH_LEN in, then covers:
+            let packet = &slot[ETH_LEN..ETH_LEN + packet_len];
+            let r = parse_ip(packet).expect("a whole IP packet");
+            assert_eq!((r.src, r.dst), (us.parse().unwrap(), them.parse().unwrap()));
+        }
+    }
+
+    #[test]
+    fn a_bare_packet_received_gets_the_header_the_parser_reads() {
+        let key = CookieKey::random();
+        let mut buf = vec![0xaa; ETH_LEN + 2048];
+        for (us, them, ethertype) in [(US4, TARGET4, [8, 0]), (US6, TARGET6, [0x86, 0xdd])] {
+            let frame = probe_frame(&key, us, them, 61000, 80);
+            let packet = &frame[ETH_LEN..];
+            let framed = ethernet_in_front(&mut buf, packet).to_vec();
+            assert_eq!(framed.len(), frame.len());
+            assert_eq!(&framed[..12], &[0; 12], "no addresses on the link");
+            assert_eq!(&framed[12..14], &ethertype);
+            assert_eq!(&framed[ETH_LEN..], packet);
+            let (a, b) = (parse_frame(&framed).unwrap(), parse_ip(packet).unwrap());
+            assert_eq!((a.src, a.dst, a.ttl), (b.src, b.dst, b.ttl));
+            assert_eq!(format!("{:?}", a.transport), format!("{:?}", b.transport));
+        }
+        // Neither version: no EtherType the parser takes; nothing at all:
+        // an Ethernet header alone.
+        let odd = ethernet_in_front(&mut buf, &[0x51, 0, 0, 0]).to_vec();
+        assert_eq!(&odd[12..14], &[0, 0]);
+        assert!(parse_frame(&odd).is_err());
+        assert_eq!(ethernet_in_front(&mut buf, &[]).len(), ETH_LEN);
+        // Longer than the buffer: cut, never a panic.
+        let mut small = [0u8; ETH_LEN + 4];
+        assert_eq!(
+            ethernet_in_front(&mut small, &[0x45; 40]).len(),
+            ETH_LEN + 4
+        );
     }
 }

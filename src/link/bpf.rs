@@ -27,11 +27,13 @@ pub struct Insn {
 // Instruction classes, sizes, modes and jump kinds (linux/filter.h).
 const LD: u16 = 0x00;
 const LDX: u16 = 0x01;
+const ALU: u16 = 0x04;
 const JMP: u16 = 0x05;
 const RET: u16 = 0x06;
 const ABS: u16 = 0x20;
 const IND: u16 = 0x40;
 const MSH: u16 = 0xa0;
+const RSH: u16 = 0x70;
 const JA: u16 = 0x00;
 const K: u16 = 0x00;
 
@@ -121,6 +123,11 @@ impl Builder {
         self.emit(LDX | Size::Byte as u16 | MSH, offset, To::Next, To::Next);
     }
 
+    /// A = A >> `bits`.
+    pub fn shift_right(&mut self, bits: u32) {
+        self.emit(ALU | RSH | K, bits, To::Next, To::Next);
+    }
+
     /// if `A cond k` go to `yes` else to `no`.
     pub fn jump(&mut self, cond: Cond, k: u32, yes: To, no: To) {
         self.emit(JMP | cond as u16 | K, k, yes, no);
@@ -177,8 +184,6 @@ impl Builder {
 }
 
 const ETHERTYPE: u32 = 12;
-const IPV4: u32 = 14;
-const IPV6: u32 = 14;
 /// ARP over Ethernet: the operation, and the target protocol address.
 const ARP_OPERATION: u32 = 14 + 6;
 const ARP_TARGET_IP: u32 = 14 + 24;
@@ -198,10 +203,31 @@ fn transports(b: &mut Builder, capture: Capture, icmp: u32, accept: Label, ports
     }
 }
 
+/// What the kernel shows a filter: where the packet starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Framing {
+    /// After a 14-byte Ethernet header.
+    Ethernet,
+    /// At offset 0: a SOCK_DGRAM socket, or an interface without a link
+    /// layer (the IP version tells the family; there is no ARP).
+    BareIp,
+}
+
+/// The filter for replies to a scan on Ethernet (see `reply_filter_on`).
+pub fn reply_filter(
+    sources: [Option<IpAddr>; 2],
+    ports: SourcePorts,
+    capture: Capture,
+) -> Vec<Insn> {
+    reply_filter_on(Framing::Ethernet, sources, ports, capture)
+}
+
 /// The filter for replies to a scan: IPv4 or IPv6 frames addressed to one
 /// of `sources`, carrying ICMP (if `capture.icmp`), or TCP or UDP (as
-/// `capture` asks) to one of our source `ports` in an unfragmented packet.
-pub fn reply_filter(
+/// `capture` asks) to one of our source `ports` in an unfragmented packet,
+/// framed as `framing` says.
+pub fn reply_filter_on(
+    framing: Framing,
     sources: [Option<IpAddr>; 2],
     ports: SourcePorts,
     capture: Capture,
@@ -209,39 +235,51 @@ pub fn reply_filter(
     let mut b = Builder::new();
     let (accept, drop, v6, port4, port6) = (b.label(), b.label(), b.label(), b.label(), b.label());
     let not_v6 = b.label();
-    b.load(Size::Half, ETHERTYPE);
-    b.jump(Cond::Eq, 0x0800, To::Next, To::Label(v6));
+    // A = what tells the family: the EtherType, or the IP version nibble;
+    // `net`: where the IP header starts.
+    let (net, v4_tag, v6_tag) = match framing {
+        Framing::Ethernet => {
+            b.load(Size::Half, ETHERTYPE);
+            (14, 0x0800, 0x86dd)
+        }
+        Framing::BareIp => {
+            b.load(Size::Byte, 0);
+            b.shift_right(4);
+            (0, 4, 6)
+        }
+    };
+    b.jump(Cond::Eq, v4_tag, To::Next, To::Label(v6));
     // IPv4: destination is our address, then the protocol.
     if let Some(IpAddr::V4(src)) = sources[0] {
-        b.load(Size::Word, IPV4 + 16);
+        b.load(Size::Word, net + 16);
         b.jump(Cond::Eq, u32::from(src), To::Next, To::Label(drop));
-        b.load(Size::Byte, IPV4 + 9);
+        b.load(Size::Byte, net + 9);
         transports(&mut b, capture, 1, accept, port4);
     }
     b.goto(drop);
     // A transport header only in a packet's first fragment; X = header length.
     b.bind(port4);
-    b.load(Size::Half, IPV4 + 6);
+    b.load(Size::Half, net + 6);
     b.jump(Cond::Set, 0x1fff, To::Label(drop), To::Next);
-    b.load_x_ip_header_len(IPV4);
-    b.load_ind(Size::Half, IPV4 + 2);
+    b.load_x_ip_header_len(net);
+    b.load_ind(Size::Half, net + 2);
     let in_range = b.label();
     b.goto(in_range);
     // IPv6: destination, then the next header (no extension headers).
     b.bind(v6);
-    b.jump(Cond::Eq, 0x86dd, To::Next, To::Label(not_v6));
+    b.jump(Cond::Eq, v6_tag, To::Next, To::Label(not_v6));
     if let Some(IpAddr::V6(src)) = sources[1] {
         for (i, word) in src.octets().chunks_exact(4).enumerate() {
             let w = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-            b.load(Size::Word, IPV6 + 24 + 4 * i as u32);
+            b.load(Size::Word, net + 24 + 4 * i as u32);
             b.jump(Cond::Eq, w, To::Next, To::Label(drop));
         }
-        b.load(Size::Byte, IPV6 + 6);
+        b.load(Size::Byte, net + 6);
         transports(&mut b, capture, 58, accept, port6);
     }
     b.goto(drop);
     b.bind(port6);
-    b.load(Size::Half, IPV6 + 40 + 2);
+    b.load(Size::Half, net + 40 + 2);
     // The destination port, in A: within our source ports?
     b.bind(in_range);
     b.jump(Cond::Ge, u32::from(ports.first), To::Next, To::Label(drop));
@@ -254,7 +292,7 @@ pub fn reply_filter(
     // ARP (A still holds the EtherType): a reply whose target protocol
     // address is ours.
     b.bind(not_v6);
-    if let (true, Some(IpAddr::V4(src))) = (capture.arp, sources[0]) {
+    if let (true, Some(IpAddr::V4(src)), Framing::Ethernet) = (capture.arp, sources[0], framing) {
         b.jump(Cond::Eq, 0x0806, To::Next, To::Label(drop));
         b.load(Size::Half, ARP_OPERATION);
         b.jump(Cond::Eq, 2, To::Next, To::Label(drop));
@@ -314,6 +352,10 @@ pub fn run(prog: &[Insn], frame: &[u8]) -> u32 {
                     Some(v) => x = 4 * (v & 0xf),
                     None => return 0,
                 }
+            }
+            ALU => {
+                assert_eq!(i.code, ALU | RSH | K, "unsupported ALU operation");
+                a = a.checked_shr(i.k).unwrap_or(0);
             }
             JMP => {
                 if i.code & 0xf0 == JA {
@@ -517,5 +559,71 @@ mod tests {
         assert_eq!(run(&prog(), &f), SNAP);
         f[14 + 24 + 2] = 0; // destination port now 0x00xx: below the range
         assert_eq!(run(&prog(), &f), 0);
+    }
+
+    /// The same packets, as a SOCK_DGRAM socket on a link without a link
+    /// layer shows them to the filter: from the IP header on.
+    #[test]
+    fn bare_ip_filter_reads_the_packet_from_offset_0() {
+        let bare = |f: &[u8]| f[14..].to_vec();
+        let p = reply_filter_on(
+            Framing::BareIp,
+            [Some(ip(US4)), Some(ip(US6))],
+            PORTS,
+            TCP_ICMP,
+        );
+        let key = CookieKey::random();
+        for (us, them) in [(US4, TARGET4), (US6, TARGET6)] {
+            for port in [61000, 61255] {
+                assert_eq!(run(&p, &bare(&syn_ack(us, them, port))), SNAP, "{us}");
+            }
+            assert_eq!(run(&p, &bare(&syn_ack(us, them, 60999))), 0);
+            assert_eq!(run(&p, &bare(&syn_ack(us, them, 61256))), 0);
+            let probe = probe_frame(&key, us, them, 61000, 25);
+            assert_eq!(run(&p, &bare(&probe)), 0, "our own probe");
+            let e = unreachable_frame(ip(them), 1, &probe, probe.len() - 14);
+            assert_eq!(run(&p, &bare(&e)), SNAP, "{us} icmp");
+            let ok = bare(&syn_ack(us, them, 61000));
+            let port_end = if us == US4 { 24 } else { 44 };
+            for cut in [0, 1, 9, 19, port_end - 1] {
+                assert_eq!(run(&p, &ok[..cut]), 0, "cut {cut}");
+            }
+            // The Ethernet program reads these at the wrong offsets.
+            assert_eq!(run(&prog(), &ok), 0);
+        }
+        // The family is the version nibble: a v4 packet claiming 6 (or 5)
+        // is not read as IPv4.
+        let mut odd = bare(&syn_ack(US4, TARGET4, 61000));
+        odd[0] = 0x65;
+        assert_eq!(run(&p, &odd), 0);
+        odd[0] = 0x55;
+        assert_eq!(run(&p, &odd), 0);
+        // IP options move the port; X follows them at offset 0 too.
+        let base = bare(&syn_ack(US4, TARGET4, 61000));
+        let mut f = base[..20].to_vec();
+        f[0] = 0x46;
+        f.extend_from_slice(&[1, 1, 1, 0]);
+        f.extend_from_slice(&base[20..]);
+        assert_eq!(run(&p, &f), SNAP);
+        // UDP when asked for; never ARP (there is none on such a link).
+        let mut udp = Vec::new();
+        PacketBuilder::ipv4([1, 2, 3, 4], [198, 19, 255, 1], 64)
+            .udp(53, 61000)
+            .write(&mut udp, &[0; 4])
+            .unwrap();
+        let everything = Capture {
+            tcp: true,
+            udp: true,
+            icmp: true,
+            arp: true,
+        };
+        let q = reply_filter_on(Framing::BareIp, [Some(ip(US4)), None], PORTS, everything);
+        assert_eq!(run(&q, &udp), SNAP);
+        assert_eq!(run(&p, &udp), 0);
+        let mut arp = vec![0, 1, 8, 0, 6, 4, 0, 2];
+        arp.extend_from_slice(&[2, 0, 0, 0, 0, 2, 198, 19, 250, 7]);
+        arp.extend_from_slice(&[2, 0, 0, 0, 0, 1, 198, 19, 255, 1]);
+        assert_eq!(run(&q, &arp), 0);
+        assert!(!q.iter().any(|i| i.k == 0x0806), "no ARP branch");
     }
 }

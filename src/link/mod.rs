@@ -7,6 +7,12 @@
 //! (IPv6) to the gateway, unless `--router-mac` gives it. Both families
 //! share one interface.
 //!
+//! An interface without a link layer (a tun device, WireGuard, ipip, sit
+//! and GRE tunnels, PPP) has no next hop to resolve: its frames are bare IP
+//! packets. The plan records that (`LinkLayer::BareIp`), and the AF_PACKET
+//! link strips and restores the Ethernet header the templates write, so no
+//! probe module or parser knows the difference.
+//!
 //! Senders and receivers are enums over the concrete links rather than
 //! trait objects: their batch methods are generic over the closure that
 //! fills or reads each frame, so the per-frame work is compiled into the
@@ -131,6 +137,61 @@ pub struct Interface {
     pub addrs: Vec<(IpAddr, u8)>,
     pub is_loopback: bool,
     pub is_up: bool,
+    pub link_layer: LinkLayer,
+}
+
+/// What an interface's frames start with, from its ARPHRD type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkLayer {
+    /// An Ethernet header (loopback's frames have one too).
+    Ethernet,
+    /// None: a frame is a bare IPv4 or IPv6 packet. `kind` names the
+    /// interface type for messages.
+    BareIp { kind: &'static str },
+    /// Anything else (InfiniBand, radiotap ...): not ours to frame.
+    Other { arphrd: u16 },
+}
+
+impl LinkLayer {
+    /// The link layer of ARPHRD type `arphrd` (if_arp.h).
+    pub fn of_arphrd(arphrd: u16) -> LinkLayer {
+        match arphrd {
+            1 | 772 => LinkLayer::Ethernet,
+            65534 => LinkLayer::BareIp {
+                kind: "tun or WireGuard",
+            },
+            768 => LinkLayer::BareIp { kind: "ipip" },
+            769 => LinkLayer::BareIp { kind: "ip6tnl" },
+            776 => LinkLayer::BareIp { kind: "sit" },
+            778 => LinkLayer::BareIp { kind: "gre" },
+            823 => LinkLayer::BareIp { kind: "ip6gre" },
+            512 => LinkLayer::BareIp { kind: "ppp" },
+            519 => LinkLayer::BareIp { kind: "raw IP" },
+            arphrd => LinkLayer::Other { arphrd },
+        }
+    }
+
+    /// The link layer of interface `name`, as sysfs reports it; Ethernet
+    /// where sysfs cannot tell (as every interface was taken to be before).
+    pub fn of_interface(name: &str) -> LinkLayer {
+        std::fs::read_to_string(format!("/sys/class/net/{name}/type"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .map_or(LinkLayer::Ethernet, LinkLayer::of_arphrd)
+    }
+
+    pub fn is_bare_ip(&self) -> bool {
+        matches!(self, LinkLayer::BareIp { .. })
+    }
+
+    /// Where the capture filter finds the IP header on this link.
+    pub fn framing(&self) -> bpf::Framing {
+        if self.is_bare_ip() {
+            bpf::Framing::BareIp
+        } else {
+            bpf::Framing::Ethernet
+        }
+    }
 }
 
 /// Where a family's next-hop MAC came from.
@@ -145,6 +206,8 @@ pub enum NextHopSource {
     OnLink,
     /// `--offline`: nothing is sent.
     None,
+    /// The interface has no link layer: packets go out bare, to no MAC.
+    NoLinkLayer,
 }
 
 /// One family's way out: our address, the gateway and its MAC.
@@ -184,6 +247,18 @@ impl LinkPlan {
 
 impl fmt::Display for LinkPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let LinkLayer::BareIp { kind } = self.iface.link_layer {
+            write!(f, "interface {} (no link layer: {kind})", self.iface.name)?;
+            for fp in self.families.iter().flatten() {
+                write!(
+                    f,
+                    "; {}: source {}, bare IP packets, no next-hop MAC",
+                    Family::of(&fp.src),
+                    fp.src
+                )?;
+            }
+            return Ok(());
+        }
         write!(
             f,
             "interface {} ({})",
@@ -244,6 +319,17 @@ pub enum LinkError {
         what: String,
         err: io::Error,
     },
+    /// Something that needs a link layer, asked of an interface without.
+    NoLinkLayer {
+        iface: String,
+        kind: &'static str,
+        what: &'static str,
+        instead: &'static str,
+    },
+    UnsupportedLinkLayer {
+        iface: String,
+        arphrd: u16,
+    },
 }
 
 impl fmt::Display for LinkError {
@@ -283,6 +369,19 @@ impl fmt::Display for LinkError {
                 }
             ),
             LinkError::Io { what, err } => write!(f, "{what}: {err}"),
+            LinkError::NoLinkLayer {
+                iface,
+                kind,
+                what,
+                instead,
+            } => write!(
+                f,
+                "{what} needs a link layer, and interface {iface} has none ({kind}: bare IP packets): {instead}"
+            ),
+            LinkError::UnsupportedLinkLayer { iface, arphrd } => write!(
+                f,
+                "interface {iface} has link type {arphrd} (ARPHRD), which synsweep cannot frame: it sends on Ethernet and on links without a link layer (tun, WireGuard, ipip, sit, gre, ppp)"
+            ),
         }
     }
 }
@@ -312,6 +411,7 @@ pub fn interfaces() -> Vec<Interface> {
             is_up: i.is_up(),
             mac: i.mac.map(|m| m.octets()).unwrap_or([0; 6]),
             addrs: i.ips.iter().map(|n| (n.ip(), n.prefix())).collect(),
+            link_layer: LinkLayer::of_interface(&i.name),
             name: i.name,
             index: i.index,
         })
@@ -360,6 +460,24 @@ pub fn plan(opts: &LinkOptions, targets: [Option<IpAddr>; 2]) -> Result<LinkPlan
         (None, [None, None]) => unreachable!("a scan has targets"),
     };
     let iface = find_interface(&iface_name)?;
+    let bare = match iface.link_layer {
+        LinkLayer::Ethernet => None,
+        LinkLayer::BareIp { kind } => Some(kind),
+        LinkLayer::Other { arphrd } => {
+            return Err(LinkError::UnsupportedLinkLayer {
+                iface: iface.name,
+                arphrd,
+            });
+        }
+    };
+    if let (Some(kind), true) = (bare, opts.router_mac.iter().any(Option::is_some)) {
+        return Err(LinkError::NoLinkLayer {
+            iface: iface.name,
+            kind,
+            what: "--router-mac",
+            instead: "leave it out, no next-hop MAC is used there",
+        });
+    }
     let mut families: [Option<FamilyPlan>; 2] = [None, None];
     for (i, target) in targets.into_iter().enumerate() {
         let Some(target) = target else { continue };
@@ -374,7 +492,9 @@ pub fn plan(opts: &LinkOptions, targets: [Option<IpAddr>; 2]) -> Result<LinkPlan
                 }
             })?,
         };
-        let (next_hop_mac, next_hop_source) = if let Some(mac) = opts.router_mac[i] {
+        let (next_hop_mac, next_hop_source) = if bare.is_some() {
+            ([0; 6], NextHopSource::NoLinkLayer)
+        } else if let Some(mac) = opts.router_mac[i] {
             (mac, NextHopSource::RouterMacOption)
         } else if iface.is_loopback {
             ([0; 6], NextHopSource::Loopback)
@@ -488,6 +608,7 @@ pub fn offline_plan(opts: &LinkOptions, targets: [Option<IpAddr>; 2]) -> LinkPla
             addrs: vec![],
             is_loopback: false,
             is_up: true,
+            link_layer: LinkLayer::Ethernet,
         },
         families: [0, 1].map(|i| {
             targets[i].map(|_| FamilyPlan {
@@ -506,7 +627,7 @@ pub fn open_tx(kind: LinkKind, plan: &LinkPlan, max_frame_len: usize) -> Result<
     let name = &plan.iface.name;
     Ok(match kind {
         LinkKind::AfPacket => TxLink::AfPacket(
-            afpacket::AfPacketTx::open(plan.iface.index, max_frame_len)
+            afpacket::AfPacketTx::open(plan.iface.index, plan.iface.link_layer, max_frame_len)
                 .map_err(|e| LinkError::from_socket(e, name, "opening an AF_PACKET sender"))?,
         ),
         LinkKind::Pnet => TxLink::Pnet(pnet::open_tx(&plan.iface)?),
@@ -530,9 +651,10 @@ pub fn open_rx(
     };
     Ok(match kind {
         LinkKind::AfPacket => RxLink::AfPacket(
-            afpacket::AfPacketRx::open(plan.iface.index, filter, blocks).map_err(|e| {
-                LinkError::from_socket(e, name, "opening an AF_PACKET receive ring")
-            })?,
+            afpacket::AfPacketRx::open(plan.iface.index, plan.iface.link_layer, filter, blocks)
+                .map_err(|e| {
+                    LinkError::from_socket(e, name, "opening an AF_PACKET receive ring")
+                })?,
         ),
         LinkKind::Pnet => RxLink::Pnet(pnet::open_rx(&plan.iface, filter)?),
         LinkKind::Offline => RxLink::Offline(offline::OfflineRx),
@@ -562,6 +684,7 @@ mod tests {
             ],
             is_loopback: false,
             is_up: true,
+            link_layer: LinkLayer::Ethernet,
         };
         assert_eq!(
             pick_source(&iface, ip("198.19.255.2")),
@@ -617,5 +740,68 @@ mod tests {
         assert_eq!(p.sources(), [None, Some(ip("::"))]);
         assert!(p.frame_params(Family::V4, 64).is_none());
         assert_eq!(p.frame_params(Family::V6, 64).unwrap().src, ip("::"));
+    }
+
+    #[test]
+    fn link_layers_by_arphrd() {
+        assert_eq!(LinkLayer::of_arphrd(1), LinkLayer::Ethernet);
+        assert_eq!(LinkLayer::of_arphrd(772), LinkLayer::Ethernet);
+        for (arphrd, kind) in [(65534, "tun or WireGuard"), (768, "ipip"), (776, "sit")] {
+            assert_eq!(LinkLayer::of_arphrd(arphrd), LinkLayer::BareIp { kind });
+        }
+        assert_eq!(
+            LinkLayer::of_arphrd(32),
+            LinkLayer::Other { arphrd: 32 },
+            "InfiniBand"
+        );
+        assert_eq!(LinkLayer::of_interface("lo"), LinkLayer::Ethernet);
+        assert_eq!(
+            LinkLayer::of_interface("no-such-if0"),
+            LinkLayer::Ethernet,
+            "unknown to sysfs: as before"
+        );
+        assert_eq!(
+            LinkLayer::BareIp { kind: "ipip" }.framing(),
+            bpf::Framing::BareIp
+        );
+    }
+
+    #[test]
+    fn a_bare_ip_plan_says_so() {
+        let plan = LinkPlan {
+            iface: Interface {
+                name: "wg0".into(),
+                index: 7,
+                mac: [0; 6],
+                addrs: vec![],
+                is_loopback: false,
+                is_up: true,
+                link_layer: LinkLayer::of_arphrd(65534),
+            },
+            families: [
+                Some(FamilyPlan {
+                    src: ip("198.19.255.165"),
+                    gateway: None,
+                    next_hop_mac: [0; 6],
+                    next_hop_source: NextHopSource::NoLinkLayer,
+                }),
+                None,
+            ],
+        };
+        assert_eq!(
+            plan.to_string(),
+            "interface wg0 (no link layer: tun or WireGuard); IPv4: source 198.19.255.165, bare IP packets, no next-hop MAC"
+        );
+        let e = LinkError::NoLinkLayer {
+            iface: "wg0".into(),
+            kind: "tun or WireGuard",
+            what: "--router-mac",
+            instead: "leave it out",
+        }
+        .to_string();
+        assert_eq!(
+            e,
+            "--router-mac needs a link layer, and interface wg0 has none (tun or WireGuard: bare IP packets): leave it out"
+        );
     }
 }

@@ -10,7 +10,7 @@
 
 use super::bpf;
 use super::socket::PacketSocket;
-use super::{Interface, LinkError};
+use super::{Interface, LinkError, LinkLayer};
 use pnet_datalink::{Channel, Config, DataLinkReceiver, DataLinkSender};
 use std::io;
 use std::time::Duration;
@@ -34,6 +34,16 @@ type Halves = (Box<dyn DataLinkSender>, Box<dyn DataLinkReceiver>);
 
 /// A pnet channel over our own socket, which gets `filter` first.
 fn channel(iface: &Interface, filter: &[bpf::Insn]) -> Result<Halves, LinkError> {
+    // pnet's Linux channel is a SOCK_RAW socket whose frames would be bare
+    // IP here, which the templates and the capture filter do not write.
+    if let LinkLayer::BareIp { kind } = iface.link_layer {
+        return Err(LinkError::NoLinkLayer {
+            iface: iface.name.clone(),
+            kind,
+            what: "--link pnet",
+            instead: "use --link afpacket (the default), which sends bare IP there",
+        });
+    }
     let sock = PacketSocket::unbound()
         .and_then(|s| s.attach_filter(filter).map(|()| s))
         .map_err(|e| LinkError::from_socket(e, &iface.name, "opening a packet socket"))?;

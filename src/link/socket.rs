@@ -39,11 +39,21 @@ impl PacketSocket {
     /// A packet socket that receives nothing until `bind`: filters and
     /// rings can be set up first, so no unfiltered frame slips in.
     pub fn unbound() -> io::Result<PacketSocket> {
+        PacketSocket::unbound_of(libc::SOCK_RAW)
+    }
+
+    /// As `unbound`, but SOCK_DGRAM: packets are sent and received from
+    /// the network header on, the kernel adding and removing any link
+    /// header (packet(7)). For interfaces without a link layer.
+    pub fn unbound_datagram() -> io::Result<PacketSocket> {
+        PacketSocket::unbound_of(libc::SOCK_DGRAM)
+    }
+
+    fn unbound_of(sock_type: libc::c_int) -> io::Result<PacketSocket> {
         // SAFETY: socket() takes no pointers; a non-negative return is a
         // fresh descriptor that nothing else owns.
-        let fd = check(unsafe {
-            libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0)
-        })?;
+        let fd =
+            check(unsafe { libc::socket(libc::AF_PACKET, sock_type | libc::SOCK_CLOEXEC, 0) })?;
         // SAFETY: fd was just returned by socket() and is owned by no one else.
         Ok(PacketSocket {
             fd: unsafe { OwnedFd::from_raw_fd(fd) },

@@ -80,6 +80,23 @@
 # --services` is that lab's truth (a TCP port scan covers SERVICE_PORTS);
 # `truth --services --banners` names each open port's service and product as
 # `nmap -sV` reports them; `certs` lists the TLS ports' certificate files.
+#
+# `up --tunnel tun` also joins host and namespace by a link without a link
+# layer (no MAC, no ARP/ND: what tun, WireGuard and ipip interfaces are) and
+# routes the responding blocks over it instead of the veth:
+#
+#   host: sswtunN 198.19.255.(128+4N+1)/30 ==tun pair== tun0 198.19.255.(128+4N+2)/30
+#                 2001:2:0:fe0h::1/64                  2001:2:0:fe0h::2/64
+#
+# Two tun devices, joined by a small python process on the host (RUN_DIR/
+# tunnel.py, pid in tunnel.pid) that copies each packet one device's kernel
+# routes into it out of the other; the namespace end is moved into the
+# namespace. Both die with that process, which `down` stops; `down` also
+# deletes sswtunN itself. The namespace answers the tunnel's addresses over
+# tun0 (they are on-link there), so every answer goes back the way the
+# probe came. The silent blocks stay on the veth. `--tunnel ipip` does the
+# same with a kernel ipip tunnel over the veth (IPv4 only, the IPv6 block
+# stays on the veth), on kernels that have one. Same ruleset, same truth.
 
 set -euo pipefail
 # ip and nft live in /usr/sbin; non-login shells (CI, sudo -E) may lack it.
@@ -232,6 +249,7 @@ usage() {
 	cat <<'EOF'
 usage: lab.sh COMMAND [--id N] [--loss PCT] [--family 4|6|all]
               [--scan TYPE] [--silent] [--lan] [--services] [--banners]
+              [--tunnel tun|ipip]
 
 Builds and removes the synsweep test network (network namespace sswlabN),
 IPv4 and IPv6: responding blocks, UDP daemons, an on-link LAN.
@@ -249,6 +267,13 @@ commands:
                              443 (TLS 1.3), 8443 (TLS 1.2), dovecot 110 143,
                              PostgreSQL 5432, redis 6379; TCP answers per
                              rule_table_services (docs/lab.md)
+                             --tunnel tun: route the responding blocks over
+                             a link with no link layer (host end sswtunN, a
+                             tun device joined to tun0 in the namespace)
+                             instead of the veth; `info` gives
+                             LAB_TUNNEL_IFACE and its source addresses.
+                             --tunnel ipip: the same over a kernel ipip
+                             tunnel (IPv4 block only; needs ipip support)
   down [--id N]              remove lab N, daemons included (no error if it
                              is not there)
   truth [--id N] [--family 4|6|all] [--scan TYPE] [--silent] [--lan]
@@ -329,6 +354,7 @@ SCAN=syn
 SILENT=0
 LAN=0
 SERVICES=0
+TUNNEL=
 BANNERS=0
 scan_given=0
 truth_opt= # the last truth-only option given, for the error message
@@ -336,6 +362,15 @@ while (($# > 0)); do
 	case $1 in
 	--services)
 		SERVICES=1
+		shift
+		;;
+	--tunnel)
+		(($# >= 2)) || die_usage "--tunnel needs a value"
+		TUNNEL=$2
+		shift 2
+		;;
+	--tunnel=*)
+		TUNNEL=${1#--tunnel=}
 		shift
 		;;
 	--banners)
@@ -425,6 +460,10 @@ fi
 if ((SERVICES)) && [[ $CMD != up && $CMD != truth && $CMD != ruleset ]]; then
 	die_usage "--services only applies to up, truth and ruleset"
 fi
+if [[ -n $TUNNEL ]]; then
+	[[ $CMD == up ]] || die_usage "--tunnel only applies to up"
+	[[ $TUNNEL == tun || $TUNNEL == ipip ]] || die_usage "--tunnel must be tun or ipip (got '$TUNNEL')"
+fi
 if ((BANNERS)); then
 	((SERVICES)) || die_usage "--banners needs --services"
 	((scan_given == 0)) || [[ $SCAN == syn ]] || die_usage "--banners is the open ports of --scan syn (got --scan $SCAN)"
@@ -464,6 +503,13 @@ readonly HOST_IF=sswlab$ID
 readonly NS_IF=lab0
 readonly SOURCE_IP=198.19.255.$((4 * ID + 1))
 readonly GATEWAY_IP=198.19.255.$((4 * ID + 2))
+# up --tunnel: the link without a link layer (198.19.255.128/26 is no
+# lab's veth /30, which end at .59).
+readonly TUN_IF=sswtun$ID
+readonly TUN_PEER_IF=sswtun${ID}p # the namespace end, until it moves there
+readonly NS_TUN_IF=tun0
+readonly TUN_SOURCE_IP=198.19.255.$((128 + 4 * ID + 1))
+readonly TUN_GATEWAY_IP=198.19.255.$((128 + 4 * ID + 2))
 readonly BLOCK=198.18.$((16 * ID)).0/20
 readonly SILENT_BLOCK=198.19.$((16 * ID)).0/20
 # IPv6, all inside 2001:2::/48, in RFC 5952 form (lab 0's /64 is 2001:2::/64).
@@ -487,6 +533,8 @@ readonly LAN_NET=198.19.$((240 + ID)).0/24
 readonly LAN_SOURCE_IP=198.19.$((240 + ID)).1
 readonly LINK6=2001:2:0:ff0$H:: # the link's /64, RFC 5952
 readonly LAN6_NET=${LINK6}100/120
+readonly TUN_SOURCE_IP6=2001:2:0:fe0$H::1 # up --tunnel tun
+readonly TUN_GATEWAY_IP6=2001:2:0:fe0$H::2
 readonly RUN_DIR=$RUN_ROOT/$ID
 # Fixed, locally administered MACs ("ssw" = 73:73:77) so a lab rebuilt with
 # the same id looks the same on the wire; `info` still reads the real one.
@@ -1035,6 +1083,7 @@ teardown() {
 		pids=()
 	fi
 	pid=$(listener_pid) && pids+=("$pid")
+	pid=$(tunnel_pid) && pids+=("$pid")
 	for b in $DAEMONS; do
 		pid=$(daemon_pid "$b") && pids+=("$pid")
 	done
@@ -1068,6 +1117,9 @@ teardown() {
 		# takes the addresses (the LAN's too) and the link routes with it
 		ip link del dev "$HOST_IF" 2>/dev/null
 	fi
+	# --tunnel: the host end (with its routes) does not go with the
+	# namespace; a tun one goes with its holder, stopped above.
+	ip link del dev "$TUN_IF" 2>/dev/null
 	ns_exists && ip netns del "$NS" 2>/dev/null
 	# configurations, logs, pid files, snmpd's persistent data, TFTP root
 	# (--services: the daemons' too, certificates, PostgreSQL's cluster)
@@ -1137,6 +1189,108 @@ start_listener() {
 	write_listener
 	spawn listener "$(python_bin)" -I "$RUN_DIR/listener.py" \
 		"$LISTENER_TAG" "$ID" "$LISTEN_PORTS"
+}
+
+# --- the tunnel (up --tunnel) ---------------------------------------------------
+
+# The recorded pid of the tun pair's holder, if that process still runs it.
+tunnel_pid() {
+	local pid cmdline
+	[[ -r $RUN_DIR/tunnel.pid ]] || return 1
+	pid=$(<"$RUN_DIR/tunnel.pid")
+	[[ $pid =~ ^[0-9]+$ ]] && running "$pid" || return 1
+	cmdline=$(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline") || return 1
+	[[ $cmdline == *"$RUN_DIR/tunnel.py "* ]] && echo "$pid"
+}
+
+write_tunnel() {
+	cat >"$RUN_DIR/tunnel.py" <<'EOF'
+# synsweep lab tunnel: two tun devices (no link layer, bare IP packets)
+# joined in user space: a packet one device's kernel routes into it comes
+# out of the other. Both devices go away when this process ends.
+# argv: HOST_DEV PEER_DEV READY_FILE
+import fcntl, os, select, struct, sys
+
+os.closerange(3, 65536)
+TUNSETIFF = 0x400454CA
+IFF_TUN, IFF_NO_PI = 0x0001, 0x1000
+
+
+def open_tun(name):
+    fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK)
+    fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", name.encode(), IFF_TUN | IFF_NO_PI))
+    return fd
+
+
+a, b = open_tun(sys.argv[1]), open_tun(sys.argv[2])
+open(sys.argv[3], "w").close()
+peer = {a: b, b: a}
+poll = select.epoll()
+for fd in (a, b):
+    poll.register(fd, select.EPOLLIN)
+while True:
+    for fd, _ in poll.poll():
+        # a bounded drain, so neither direction starves the other
+        for _ in range(512):
+            try:
+                packet = os.read(fd, 65536)
+            except BlockingIOError:
+                break
+            try:
+                os.write(peer[fd], packet)
+            except OSError:  # that end is down: lost, as on a wire
+                pass
+EOF
+}
+
+# The tunnel's two ends, addressed, and the namespace's end in place.
+start_tunnel() {
+	local tries
+	case $TUNNEL in
+	tun)
+		[[ -c /dev/net/tun ]] || die "--tunnel tun needs /dev/net/tun (CONFIG_TUN)"
+		write_tunnel
+		rm -f "$RUN_DIR/tunnel.ready"
+		setsid nohup "$(python_bin)" -I "$RUN_DIR/tunnel.py" "$TUN_IF" "$TUN_PEER_IF" \
+			"$RUN_DIR/tunnel.ready" </dev/null >>"$RUN_DIR/tunnel.log" 2>&1 9<&- &
+		echo "$!" >"$RUN_DIR/tunnel.pid"
+		for ((tries = 0; tries < 250; tries++)); do
+			[[ -e $RUN_DIR/tunnel.ready ]] && break
+			running "$(<"$RUN_DIR/tunnel.pid")" || break
+			sleep 0.02
+		done
+		if [[ ! -e $RUN_DIR/tunnel.ready ]]; then
+			sed 's/^/  /' "$RUN_DIR/tunnel.log" >&2
+			die "the tunnel's tun devices did not come up (its log above)"
+		fi
+		# the descriptor stays attached as the device moves
+		ip link set dev "$TUN_PEER_IF" netns "$NS" name "$NS_TUN_IF"
+		;;
+	ipip)
+		ip link add "$TUN_IF" type ipip local "$SOURCE_IP" remote "$GATEWAY_IP" 2>/dev/null ||
+			die "this kernel has no ipip tunnels (CONFIG_NET_IPIP): use --tunnel tun"
+		ip -n "$NS" link add "$NS_TUN_IF" type ipip local "$GATEWAY_IP" remote "$SOURCE_IP"
+		;;
+	esac
+	# IPv6 as quiet as on the veth, set before the links go up; deep
+	# queues: a tun device drops what its reader has not taken yet.
+	local key
+	for key in disable_ipv6=0 accept_ra=0 router_solicitations=0 accept_dad=0 \
+		mldv1_unsolicited_report_interval=1 mldv2_unsolicited_report_interval=1; do
+		echo "${key#*=}" >"/proc/sys/net/ipv6/conf/$TUN_IF/${key%=*}"
+		ns_sysctl "net.ipv6.conf.$NS_TUN_IF.${key%=*}" "${key#*=}"
+	done
+	ip link set dev "$TUN_IF" txqueuelen 10000
+	ip -n "$NS" link set dev "$NS_TUN_IF" txqueuelen 10000
+	ip addr add "$TUN_SOURCE_IP/30" dev "$TUN_IF"
+	ip -n "$NS" addr add "$TUN_GATEWAY_IP/30" dev "$NS_TUN_IF"
+	if [[ $TUNNEL == tun ]]; then
+		ip -6 addr add "$TUN_SOURCE_IP6/64" dev "$TUN_IF" nodad
+		ip -6 -n "$NS" addr add "$TUN_GATEWAY_IP6/64" dev "$NS_TUN_IF" nodad
+	fi
+	ip -n "$NS" link set "$NS_TUN_IF" up
+	ip link set "$TUN_IF" up
+	echo "$TUNNEL" >"$RUN_DIR/tunnel"
 }
 
 # --- the UDP daemons -------------------------------------------------------------
@@ -1788,9 +1942,19 @@ cmd_up() {
 
 	ruleset | ip netns exec "$NS" nft -f -
 
-	ip route add "$BLOCK" via "$GATEWAY_IP" dev "$HOST_IF"
+	if [[ -n $TUNNEL ]]; then
+		start_tunnel
+		# no next hop to name: the tunnel's far end is the only one
+		ip route add "$BLOCK" dev "$TUN_IF"
+	else
+		ip route add "$BLOCK" via "$GATEWAY_IP" dev "$HOST_IF"
+	fi
 	ip route add "$SILENT_BLOCK" via "$GATEWAY_IP" dev "$HOST_IF"
-	ip -6 route add "$BLOCK6_NET" via "$GATEWAY_IP6" dev "$HOST_IF"
+	if [[ $TUNNEL == tun ]]; then
+		ip -6 route add "$BLOCK6_NET" dev "$TUN_IF"
+	else
+		ip -6 route add "$BLOCK6_NET" via "$GATEWAY_IP6" dev "$HOST_IF"
+	fi
 	ip -6 route add "$SILENT_BLOCK6" via "$GATEWAY_IP6" dev "$HOST_IF"
 
 	# both at once: each takes a few tens of ms to listen
@@ -1807,6 +1971,7 @@ cmd_up() {
 	trap - EXIT INT TERM HUP
 	local more=
 	((SERVICES == 0)) || more=", services $SERVICE_DAEMONS on $SERVICE_PORTS"
+	[[ -z $TUNNEL ]] || more+=", blocks over $TUNNEL tunnel $TUN_IF $TUN_SOURCE_IP -> $TUN_GATEWAY_IP"
 	say "lab $ID up: $HOST_IF $SOURCE_IP -> $GATEWAY_IP," \
 		"$SOURCE_IP6 -> $GATEWAY_IP6 ($NS_MAC), blocks $BLOCK $BLOCK6," \
 		"silent $SILENT_BLOCK $SILENT_BLOCK6, LAN $LAN_NET $LAN6_NET," \
@@ -1827,6 +1992,10 @@ is_up() {
 	for name in $DAEMONS; do
 		daemon_pid "$name" >/dev/null || return 1
 	done
+	if [[ -e $RUN_DIR/tunnel ]]; then
+		ip link show dev "$TUN_IF" >/dev/null 2>&1 || return 1
+		[[ $(<"$RUN_DIR/tunnel") != tun ]] || tunnel_pid >/dev/null || return 1
+	fi
 	[[ -e $RUN_DIR/services ]] || return 0
 	for name in $SERVICE_DAEMONS; do
 		daemon_pid "$name" >/dev/null || return 1
@@ -1889,6 +2058,13 @@ cmd_info() {
 	echo "LAB_LAN_SOURCE=$LAN_SOURCE_IP"
 	echo "LAB_LAN6=$LAN6_NET"
 	echo "LAB_LAN_SOURCE6=$SOURCE_IP6"
+	# up --tunnel: the link without a link layer and our addresses on it
+	if [[ -e $RUN_DIR/tunnel ]]; then
+		echo "LAB_TUNNEL=$(<"$RUN_DIR/tunnel")"
+		echo "LAB_TUNNEL_IFACE=$TUN_IF"
+		echo "LAB_TUNNEL_SOURCE_IP=$TUN_SOURCE_IP"
+		[[ $(<"$RUN_DIR/tunnel") != tun ]] || echo "LAB_TUNNEL_SOURCE_IP6=$TUN_SOURCE_IP6"
+	fi
 	# up --services: its TCP daemons' ports and certificates
 	if [[ -e $RUN_DIR/services ]]; then
 		echo "LAB_SERVICE_PORTS=$SERVICE_PORTS"

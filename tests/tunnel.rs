@@ -232,8 +232,8 @@ fn probes_leave_on_the_tunnel_as_bare_ip_packets() {
     assert!(
         syns.keys().all(|(ip, _)| base.iter().any(|b| {
             match (b, ip) {
-                (IpAddr::V4(b), IpAddr::V4(a)) => u32::from(*a) - u32::from(*b) < 64,
-                (IpAddr::V6(b), IpAddr::V6(a)) => u128::from(*a) - u128::from(*b) < 64,
+                (IpAddr::V4(b), IpAddr::V4(a)) => u32::from(*a).wrapping_sub(u32::from(*b)) < 64,
+                (IpAddr::V6(b), IpAddr::V6(a)) => u128::from(*a).wrapping_sub(u128::from(*b)) < 64,
                 _ => false,
             }
         })),
@@ -290,5 +290,72 @@ fn what_needs_a_link_layer_is_refused_on_the_tunnel_in_one_line() {
         );
         assert!(!out.exists(), "{flags:?} left an output file");
     }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn banner_sessions_run_over_the_tunnel_and_name_every_service() {
+    let name = "banner_sessions_run_over_the_tunnel_and_name_every_service";
+    if !require_root(name) {
+        return;
+    }
+    // Banner mode's own TCP segments take the same bare-IP sender.
+    let lab = Lab::up_with(LAB_ID, None, &["--tunnel", "tun", "--services"]);
+    let dir = temp_dir(name);
+    let out = dir.join("b.ndjson");
+    let hosts = format!("{}/26", lab.base4());
+    let o = run_bounded(
+        tunnel_scan(&lab)
+            .args([hosts.as_str(), "-p", lab.get("LAB_SERVICE_PORTS")])
+            .args(["--banners", "--rate", "5000", "--wait", "1"])
+            .args(["--format", "ndjson", "-o", out.to_str().unwrap()]),
+        Duration::from_secs(120),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    // (ip, port) -> (service, product), the first 64 hosts'.
+    let mut got = BTreeMap::new();
+    for line in std::fs::read_to_string(&out).unwrap().lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["state"] != "open" {
+            continue;
+        }
+        let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        assert!(!text("banner").is_empty(), "no banner: {line}");
+        got.insert(
+            (text("ip"), v["port"].as_u64().unwrap() as u16),
+            (text("service"), text("product")),
+        );
+    }
+    let truth = run(Command::new("bash")
+        .arg(repo_root().join("scripts/lab.sh"))
+        .args(["truth", "--id", &LAB_ID.to_string()])
+        .args(["--services", "--banners"]));
+    assert!(truth.status.success(), "{}", stderr(&truth));
+    let base = u32::from(lab.base4());
+    let want: BTreeMap<(String, u16), (String, String)> = stdout(&truth)
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.splitn(4, ' ');
+            let (ip, port, service, product) = (f.next()?, f.next()?, f.next()?, f.next()?);
+            let ip: std::net::Ipv4Addr = ip.parse().ok()?;
+            (u32::from(ip).wrapping_sub(base) < 64).then(|| {
+                (
+                    (ip.to_string(), port.parse().unwrap()),
+                    (service.to_string(), product.to_string()),
+                )
+            })
+        })
+        .collect();
+    assert!(!want.is_empty());
+    assert!(
+        got == want,
+        "{} banners, {} in truth; first differences: {:?}",
+        got.len(),
+        want.len(),
+        want.iter()
+            .filter(|(k, v)| got.get(*k) != Some(*v))
+            .take(5)
+            .collect::<Vec<_>>()
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

@@ -234,6 +234,15 @@ pub static OPTIONS: &[Opt] = &[
         )
     },
     Opt {
+        effective: |c| when(c.os_hints),
+        ..opt(
+            "os-hints",
+            Switch,
+            Identity,
+            "Guess each open port's OS family (linux, windows, bsd, network-device, unknown) from its SYN-ACK, passively, p0f-style; an `os` field in every format",
+        )
+    },
+    Opt {
         repeats: true,
         effective: |c| c.banners.as_ref().map_or(vec![], |b| b.hello_specs.clone()),
         ..opt(
@@ -1158,7 +1167,7 @@ mod tests {
         let c = run("198.18.0.0/24 -iL /dev/null -p 80 --exclude 198.18.0.1 --excludefile /dev/null --no-default-excludes --seed 3 --retries 1 --shard 1/2 --source-port 100-200 -o x.csv --format csv --scanflags SYNFIN -sU --udp-payloads /dev/null --nmap-payloads -PE").unwrap();
         let ping = run("198.18.0.0/24 -sn").unwrap();
         let banners = run("198.18.0.0/24 -p 80 --banners --hello http:8000 --banner-bytes 100 --service-probes /dev/null").unwrap();
-        let own_matcher = run("198.18.0.0/24 -p 80 -sV --no-service-probes").unwrap();
+        let own_matcher = run("198.18.0.0/24 -p 80 -sV --no-service-probes --os-hints").unwrap();
         let lines: Vec<&String> = c
             .effective
             .iter()

@@ -246,6 +246,19 @@ fn banners(
     }))
 }
 
+/// `--os-hints`: only a SYN scan draws the SYN-ACKs hints are read from.
+fn os_hints(a: &Args, scan: &ScanPlan, discovery_only: bool) -> Result<bool, CliError> {
+    if !a.flag("os-hints") {
+        return Ok(false);
+    }
+    if discovery_only || scan.tcp != Some(TcpScanType::Syn) || scan.scanflags.is_some() {
+        return fail(
+            "--os-hints: hints are read from SYN-ACKs: use the SYN scan (-sS, the default), without --ping or --scanflags".into(),
+        );
+    }
+    Ok(true)
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub space: Arc<ProbeSpace>,
@@ -260,6 +273,8 @@ pub struct Config {
     pub payload_files: Vec<PathBuf>,
     /// Banner mode (`--banners`).
     pub banners: Option<BannerOptions>,
+    /// `--os-hints`: a passive OS guess from each SYN-ACK.
+    pub os_hints: bool,
     pub nmap_payloads: bool,
     /// Permutation seed (drawn at random when not given).
     pub seed: u64,
@@ -323,6 +338,7 @@ impl Config {
         let show = show(a, discovery.as_ref())?;
         let (payload_files, nmap_payloads, udp_payloads) = payloads(a, &scan)?;
         let banners = banners(a, &scan, discovery.as_ref().is_some_and(|d| !d.then_ports))?;
+        let os_hints = os_hints(a, &scan, discovery.as_ref().is_some_and(|d| !d.then_ports))?;
         let (targets, space) = targets(a, &scan, &udp_payloads, discovery.as_ref())?;
         let report_silence = match &discovery {
             Some(d) if !d.then_ports => false,
@@ -363,6 +379,7 @@ impl Config {
             payload_files,
             nmap_payloads,
             banners,
+            os_hints,
             seed: seed_given.unwrap_or_else(rand::random),
             seed_given: seed_given.is_some(),
             rate: rate(a.get("rate").unwrap_or("100"))?,

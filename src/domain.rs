@@ -245,6 +245,65 @@ pub struct Record {
     /// What a banner session heard and identified (`--banners`, open TCP
     /// ports only).
     pub banner: Option<Box<crate::service::Banner>>,
+    /// The passive OS guess from the port's SYN-ACK (`--os-hints`, open
+    /// TCP ports of a SYN scan only).
+    pub os: Option<OsFamily>,
+}
+
+/// A passive guess of a host's operating system family, read from the
+/// fields of one SYN-ACK in the manner of p0f (`probe/os_hint.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OsFamily {
+    Linux,
+    Windows,
+    /// FreeBSD, macOS and their kin: one family on the wire.
+    Bsd,
+    /// Routers, switches, firewalls: the TTL-255 stacks.
+    NetworkDevice,
+    /// A SYN-ACK of no shape the table knows.
+    Unknown,
+}
+
+impl OsFamily {
+    pub const ALL: [OsFamily; 5] = [
+        OsFamily::Linux,
+        OsFamily::Windows,
+        OsFamily::Bsd,
+        OsFamily::NetworkDevice,
+        OsFamily::Unknown,
+    ];
+
+    /// The one-word name every format writes (`os`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            OsFamily::Linux => "linux",
+            OsFamily::Windows => "windows",
+            OsFamily::Bsd => "bsd",
+            OsFamily::NetworkDevice => "network-device",
+            OsFamily::Unknown => "unknown",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<OsFamily> {
+        OsFamily::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+
+    /// What nmap's OS match names it (XML `osmatch`, grepable `OS:`).
+    pub fn display_name(&self) -> &'static str {
+        match self {
+            OsFamily::Linux => "Linux",
+            OsFamily::Windows => "Microsoft Windows",
+            OsFamily::Bsd => "BSD or macOS",
+            OsFamily::NetworkDevice => "network device",
+            OsFamily::Unknown => "unknown",
+        }
+    }
+}
+
+impl fmt::Display for OsFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A set of states, e.g. the ones `--show` asks for.
@@ -285,6 +344,10 @@ mod tests {
         }
         for r in Reason::ALL {
             assert_eq!(Reason::from_name(r.as_str()), Some(r));
+        }
+        for o in OsFamily::ALL {
+            assert_eq!(OsFamily::from_name(o.as_str()), Some(o));
+            assert!(!o.as_str().contains([' ', ',', '/', '"']), "{o:?}");
         }
         assert_eq!(State::from_name("down"), None);
     }

@@ -115,15 +115,19 @@ pub fn run(config: &Config, interrupt: &Interrupt) -> Result<ScanOutcome, ScanEr
         (Some(TcpScanType::Syn), f) => Some(FlagScan::new(Reading::Syn, f)),
         (Some(TcpScanType::Flags(r)), f) => Some(FlagScan::new(r, f)),
     };
+    let syn = SynScan {
+        os_hints: config.os_hints,
+        ..SynScan::default()
+    };
     match (tcp, flags, with_udp) {
-        (Some(_), None, false) => run_module(config, interrupt, &SynScan::default()),
+        (Some(_), None, false) => run_module(config, interrupt, &syn),
         (Some(_), Some(f), false) => run_module(config, interrupt, &f),
         (None, _, _) => run_module(config, interrupt, &udp()),
         (Some(_), None, true) => run_module(
             config,
             interrupt,
             &Both {
-                tcp: SynScan::default(),
+                tcp: syn,
                 udp: udp(),
             },
         ),
@@ -285,6 +289,7 @@ fn run_info<M: ProbeModule>(config: &Config, module: &M) -> RunInfo {
             })
             .collect(),
         banners: config.banners.is_some(),
+        os_hints: config.os_hints,
     }
 }
 
@@ -919,6 +924,7 @@ fn report_silence<M: ProbeModule>(
                 ts,
                 mac: None,
                 banner: None,
+                os: None,
             })?;
         }
         Ok(())

@@ -117,6 +117,7 @@ fn records() -> Vec<Record> {
                 ts: 1732240000 + i as u64,
                 mac: None,
                 banner: banner.map(Box::new),
+                os: None,
             }
         })
         .collect()

@@ -1,5 +1,8 @@
 //! CSV (RFC 4180) with a header row naming the same fields as ndjson.
 //!
+//! An `--os-hints` run (`RunInfo::os_hints`) has an `os` column after the
+//! seven facts, in every row, empty where a record has no guess.
+//!
 //! A banner run (`RunInfo::banners`) has more columns, the same in every
 //! row, empty where a record has nothing to say. Server bytes and strings
 //! pass through `escape` first, so no field holds a line break and a row
@@ -20,10 +23,16 @@ pub const BANNER_COLUMNS: &str = "service,product,version,info,cpe,tunnel,method
                                   tls_version,tls_cipher,cert_subject,cert_issuer,cert_sans,\
                                   cert_not_before,cert_not_after";
 
+/// The column an `--os-hints` run adds after `HEADER`'s (before any
+/// banner columns): the OS guess, empty where a record has none.
+pub const OS_COLUMN: &str = "os";
+
 #[derive(Default)]
 pub struct Csv {
     /// A banner run: every row has `BANNER_COLUMNS` too.
     banners: bool,
+    /// An `--os-hints` run: every row has `OS_COLUMN` too.
+    os_hints: bool,
     /// One escaped field at a time, reused.
     scratch: Vec<u8>,
 }
@@ -32,16 +41,20 @@ impl Csv {
     pub fn new(run: &RunInfo) -> Csv {
         Csv {
             banners: run.banners,
+            os_hints: run.os_hints,
             scratch: Vec::new(),
         }
     }
 
     fn header(&self) -> String {
-        if self.banners {
-            format!("{HEADER},{BANNER_COLUMNS}")
-        } else {
-            HEADER.to_string()
+        let mut h = HEADER.to_string();
+        if self.os_hints {
+            h = format!("{h},{OS_COLUMN}");
         }
+        if self.banners {
+            h = format!("{h},{BANNER_COLUMNS}");
+        }
+        h
     }
 
     /// Appends `,` and the escaped, quoted-if-needed field.
@@ -129,6 +142,13 @@ impl Format for Csv {
             "{},{},{},{},{},{},{}",
             r.ip, r.port, r.proto, r.state, r.reason, r.ttl, r.ts
         );
+        if self.os_hints {
+            // One word of `[a-z-]`: nothing to quote.
+            w.push(b',');
+            if let Some(os) = r.os {
+                w.extend_from_slice(os.as_str().as_bytes());
+            }
+        }
         if self.banners {
             self.banner(w, r.banner.as_deref());
         }
@@ -223,5 +243,40 @@ mod tests {
             &text,
             check_round_trip,
         );
+    }
+
+    #[test]
+    fn os_hint_runs_have_an_os_column_in_every_row() {
+        let text = render_os_csv();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "ip,port,proto,state,reason,ttl,ts,os");
+        assert_eq!(
+            lines[1],
+            "198.18.4.10,80,tcp,open,syn-ack,64,1732240000,linux"
+        );
+        assert_eq!(
+            lines[4],
+            "198.18.4.13,80,tcp,open,syn-ack,64,1732240000,network-device"
+        );
+        assert_eq!(lines[6], "198.18.4.8,23,tcp,closed,reset,63,1732240001,");
+        assert!(lines.iter().all(|l| l.matches(',').count() == 7), "{text}");
+        // With banners too, the os column comes first.
+        let both = super::Csv::new(&crate::output::RunInfo {
+            os_hints: true,
+            banners: true,
+            ..Default::default()
+        });
+        assert!(
+            both.header()
+                .starts_with("ip,port,proto,state,reason,ttl,ts,os,service,")
+        );
+        // A file of another run's columns is not continued.
+        use crate::output::Format as _;
+        let plain = super::Csv::new(&Default::default());
+        assert!(plain.continues(lines[0].as_bytes()).is_err());
+    }
+
+    fn render_os_csv() -> String {
+        crate::output::tests::render_os(FormatKind::Csv)
     }
 }

@@ -2,6 +2,10 @@
 //! finding with nmap's seven slash-separated port fields (port, state,
 //! protocol, owner, service, RPC info, version), and a comment footer.
 //!
+//! With `--os-hints` an open port's line ends in nmap's `OS:` field, the
+//! guess's name (`Linux`, `Microsoft Windows`, `BSD or macOS`, `network
+//! device`, `unknown`).
+//!
 //! In banner mode an identified port's service and version fields say
 //! what nmap's say: `ssh`, or `ssl|http` through TLS, with a `?` when only
 //! the port's usual service is known; then `product version (info)`. As
@@ -73,8 +77,8 @@ impl Format for Grepable {
         // A discovered host is a status line, as nmap -sn -oG writes it.
         let id = r.banner.as_ref().and_then(|b| b.id.as_ref());
         let _ = match (r.state, id) {
-            (State::Up, _) => writeln!(w, "Host: {} ()\tStatus: Up", r.ip),
-            (_, None) => writeln!(
+            (State::Up, _) => write!(w, "Host: {} ()\tStatus: Up", r.ip),
+            (_, None) => write!(
                 w,
                 "Host: {} ()\tPorts: {}/{}/{}/////",
                 r.ip, r.port, r.state, r.proto
@@ -88,9 +92,14 @@ impl Format for Grepable {
                 service(w, id);
                 w.extend_from_slice(b"//");
                 version(w, id);
-                writeln!(w, "/")
+                write!(w, "/")
             }
         };
+        if let Some(os) = r.os {
+            // nmap's OS field: its best match's name.
+            let _ = write!(w, "\tOS: {}", os.display_name());
+        }
+        w.push(b'\n');
     }
 
     fn end(&mut self, w: &mut Vec<u8>, _run: &RunInfo, end: &EndInfo) {
@@ -153,5 +162,23 @@ mod tests {
             assert_eq!(ports.matches('/').count(), 7, "{l:?}");
         }
         assert_eq!(lines.len(), banner_records().len() + 2);
+    }
+
+    #[test]
+    fn os_hints_are_nmaps_os_field() {
+        let text = crate::output::tests::render_os(FormatKind::Grepable);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[1..8],
+            [
+                "Host: 198.18.4.10 ()\tPorts: 80/open/tcp/////\tOS: Linux",
+                "Host: 198.18.4.11 ()\tPorts: 80/open/tcp/////\tOS: Microsoft Windows",
+                "Host: 198.18.4.12 ()\tPorts: 80/open/tcp/////\tOS: BSD or macOS",
+                "Host: 198.18.4.13 ()\tPorts: 80/open/tcp/////\tOS: network device",
+                "Host: 198.18.4.14 ()\tPorts: 80/open/tcp/////\tOS: unknown",
+                "Host: 198.18.4.8 ()\tPorts: 23/closed/tcp/////",
+                "Host: 2001:2:0:300::1abc ()\tPorts: 443/open/tcp/////\tOS: Microsoft Windows",
+            ]
+        );
     }
 }

@@ -2,6 +2,9 @@
 //! `#masscan`-style first line and a `# end` last line, which masscan's
 //! readers expect and skip.
 //!
+//! With `--os-hints` an open port's line has a sixth word, its OS guess
+//! (`open tcp 80 198.18.4.7 1732240000 linux`).
+//!
 //! In banner mode an open port's line is followed, as masscan does it, by
 //! `banner tcp PORT IP TIMESTAMP SERVICE BANNER`: the service's name (or
 //! the hello spoken, or `unknown`) as one word, then the escaped banner to
@@ -47,7 +50,11 @@ impl Format for List {
 
     fn record(&mut self, w: &mut Vec<u8>, r: &Record) {
         // Writing to a Vec cannot fail.
-        let _ = writeln!(w, "{} {} {} {} {}", r.state, r.proto, r.port, r.ip, r.ts);
+        let _ = write!(w, "{} {} {} {} {}", r.state, r.proto, r.port, r.ip, r.ts);
+        if let Some(os) = r.os {
+            let _ = write!(w, " {os}");
+        }
+        w.push(b'\n');
         if let Some(b) = &r.banner {
             let _ = write!(w, "banner {} {} {} {} ", r.proto, r.port, r.ip, r.ts);
             service_word(w, b);
@@ -159,5 +166,24 @@ mod tests {
         service_word(&mut w, &b);
         assert_eq!(w, b"a\\x20b\\tc");
         assert_eq!(escape::unescape(&w).unwrap(), b"a b\tc");
+    }
+
+    #[test]
+    fn os_hints_are_a_sixth_word_of_open_lines() {
+        let text = crate::output::tests::render_os(FormatKind::List);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[1..8],
+            [
+                "open tcp 80 198.18.4.10 1732240000 linux",
+                "open tcp 80 198.18.4.11 1732240000 windows",
+                "open tcp 80 198.18.4.12 1732240000 bsd",
+                "open tcp 80 198.18.4.13 1732240000 network-device",
+                "open tcp 80 198.18.4.14 1732240000 unknown",
+                "closed tcp 23 198.18.4.8 1732240001",
+                "open tcp 443 2001:2:0:300::1abc 1732240003 windows",
+            ]
+        );
+        assert!(lines[1..8].iter().all(|l| List.is_record(l.as_bytes())));
     }
 }

@@ -99,6 +99,9 @@ pub struct RunInfo {
     pub scans: Vec<ScanInfo>,
     /// Banner mode: records may carry banners, and CSV has their columns.
     pub banners: bool,
+    /// `--os-hints`: open ports may carry an OS guess, and CSV has its
+    /// column.
+    pub os_hints: bool,
 }
 
 /// What nmap XML's `scaninfo` says of one protocol's ports.
@@ -511,6 +514,7 @@ pub(crate) mod tests {
             ts,
             mac: None,
             banner: None,
+            os: None,
         };
         vec![
             r(
@@ -572,7 +576,54 @@ pub(crate) mod tests {
                 port_count: 3,
             }],
             banners: false,
+            os_hints: false,
         }
+    }
+
+    /// An `--os-hints` run's records: an open port of each family, a
+    /// closed port (no hint) and an IPv6 open port.
+    pub fn os_records() -> Vec<Record> {
+        use crate::domain::OsFamily;
+        let mut v: Vec<Record> = crate::domain::OsFamily::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, os)| Record {
+                ip: format!("198.18.4.{}", 10 + i).parse().unwrap(),
+                port: 80,
+                os: Some(*os),
+                ..records()[0].clone()
+            })
+            .collect();
+        v.push(records()[1].clone());
+        v.push(Record {
+            ip: "2001:2:0:300::1abc".parse().unwrap(),
+            state: State::Open,
+            reason: Reason::SynAck,
+            os: Some(OsFamily::Windows),
+            ..records()[3].clone()
+        });
+        v
+    }
+
+    /// An `--os-hints` run's whole text in `kind`.
+    pub fn render_os(kind: FormatKind) -> String {
+        let run = RunInfo {
+            os_hints: true,
+            ..run_info()
+        };
+        let records = os_records();
+        let mut f = kind.formatter_for(&run);
+        let mut out = Vec::new();
+        f.begin(&mut out, &run);
+        for x in &records {
+            f.record(&mut out, x);
+        }
+        let end = EndInfo {
+            records: records.len() as u64,
+            ..end_info()
+        };
+        f.end(&mut out, &run, &end);
+        String::from_utf8(out).expect("every format writes UTF-8")
     }
 
     /// Banner records, from the plain to the hostile: a named SSH port, an
@@ -593,6 +644,7 @@ pub(crate) mod tests {
             ts,
             mac: None,
             banner: banner.map(Box::new),
+            os: None,
         };
         let hostile_text =
             "Evil \"prod\", 'x' <a>&amp; \\ \r\n\t\u{0}\u{1b}\u{7f}\u{85}\u{2028}\u{fffe} Ünï 日本";

@@ -1,6 +1,7 @@
 //! Newline-delimited JSON: one object per finding, fields in a fixed order
 //! (a host's MAC address after the seven facts, where discovery learned
-//! one; then, in banner mode, what the port's service said and is).
+//! one; then the OS guess, `"os":"linux"`, where `--os-hints` made one;
+//! then, in banner mode, what the port's service said and is).
 //!
 //! Server bytes and strings pass through `escape` first, so they hold no
 //! control characters; `json_str` still escapes any string completely
@@ -122,6 +123,9 @@ impl Format for Ndjson {
         if let Some(mac) = &r.mac {
             let _ = write!(w, r#","mac":"{}""#, format_mac(mac));
         }
+        if let Some(os) = r.os {
+            let _ = write!(w, r#","os":"{os}""#);
+        }
         if let Some(b) = &r.banner {
             self.banner(w, b);
         }
@@ -212,5 +216,36 @@ mod tests {
             );
         }
         assert!(text.contains(r#""ts":1732240005,"hello":"tls","banner":"* OK IMAP4rev1 ready\\r\\n","tls_version":"TLSv1.2","tls_cipher":"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256","cert_chain":0}"#));
+    }
+
+    #[test]
+    fn os_hints_follow_the_seven_facts() {
+        let text = crate::output::tests::render_os(FormatKind::Ndjson);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            r#"{"ip":"198.18.4.10","port":80,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"ts":1732240000,"os":"linux"}"#
+        );
+        assert_eq!(
+            lines[3],
+            r#"{"ip":"198.18.4.13","port":80,"proto":"tcp","state":"open","reason":"syn-ack","ttl":64,"ts":1732240000,"os":"network-device"}"#
+        );
+        // No guess, no field.
+        assert_eq!(
+            lines[5],
+            r#"{"ip":"198.18.4.8","port":23,"proto":"tcp","state":"closed","reason":"reset","ttl":63,"ts":1732240001}"#
+        );
+        check_with_python(
+            "import json, sys\n\
+             for l in sys.stdin.read().splitlines():\n\
+             \x20   print(json.loads(l).get('os', '-'))\n",
+            &text,
+            |out| {
+                assert_eq!(
+                    out,
+                    "linux\nwindows\nbsd\nnetwork-device\nunknown\n-\nwindows\n"
+                )
+            },
+        );
     }
 }

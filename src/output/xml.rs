@@ -5,6 +5,10 @@
 //! stream out without grouping. The DTD only admits `scanner="nmap"`;
 //! synsweep names itself in `args`, `version` and a comment instead.
 //!
+//! With `--os-hints` a host whose record is an open port's SYN-ACK also
+//! gets an `<os>`: the port used and the guess as an `osmatch` (none for
+//! an unknown shape), as nmap writes its OS detection.
+//!
 //! In banner mode an open port also gets what nmap `-sV` and its scripts
 //! write: a `<service>` when the service was named, a `<script
 //! id="banner">` with the escaped banner, and a `<script id="ssl-cert">`
@@ -14,7 +18,7 @@
 //! own escapes.
 
 use super::{EndInfo, Format, RunInfo, ctime_utc, escape};
-use crate::domain::{Family, Record, State};
+use crate::domain::{Family, OsFamily, Record, State};
 use crate::service::{Banner, IdMethod};
 use crate::wire::format_mac;
 use std::io::Write;
@@ -147,6 +151,45 @@ impl Xml {
     }
 }
 
+/// nmap's accuracy for every passive hint: one packet's guess, which an
+/// nmap reader should weigh as a coin toss, not as an active match.
+pub const HINT_ACCURACY: u8 = 50;
+
+/// The host's `<os>`: the port the guess came from, and the guess as an
+/// `osmatch` with its `osclass` (nmap.dtd requires a vendor and family).
+/// An unknown shape gets no `osmatch`, as nmap writes a host it could not
+/// match.
+fn os_element(w: &mut Vec<u8>, r: &Record, os: OsFamily) {
+    let _ = write!(
+        w,
+        "<os><portused state=\"{st}\" proto=\"{proto}\" portid=\"{port}\"/>",
+        st = r.state,
+        proto = r.proto,
+        port = r.port,
+    );
+    let class = match os {
+        OsFamily::Linux => Some(("Linux", "Linux")),
+        OsFamily::Windows => Some(("Microsoft", "Windows")),
+        OsFamily::Bsd => Some(("BSD", "BSD")),
+        OsFamily::NetworkDevice => Some(("unknown", "embedded")),
+        OsFamily::Unknown => None,
+    };
+    if let Some((vendor, family)) = class {
+        let kind = match os {
+            OsFamily::NetworkDevice => "network device",
+            _ => "general purpose",
+        };
+        let _ = write!(
+            w,
+            "<osmatch name=\"{name}\" accuracy=\"{a}\" line=\"0\">\
+             <osclass type=\"{kind}\" vendor=\"{vendor}\" osfamily=\"{family}\" accuracy=\"{a}\"/></osmatch>",
+            name = os.display_name(),
+            a = HINT_ACCURACY,
+        );
+    }
+    w.extend_from_slice(b"</os>");
+}
+
 impl Format for Xml {
     fn begin(&mut self, w: &mut Vec<u8>, run: &RunInfo) {
         let _ = write!(
@@ -204,6 +247,9 @@ impl Format for Xml {
                 self.banner(w, b);
             }
             w.extend_from_slice(b"</port></ports>");
+        }
+        if let Some(os) = r.os {
+            os_element(w, r, os);
         }
         w.extend_from_slice(b"</host>\n");
     }
@@ -330,5 +376,27 @@ mod tests {
             &x,
             check_round_trip,
         );
+    }
+
+    #[test]
+    fn os_hints_are_valid_os_elements() {
+        let x = crate::output::tests::render_os(FormatKind::Xml);
+        assert_valid_nmap_xml(&x, "os");
+        assert!(x.contains(
+            "<address addr=\"198.18.4.10\" addrtype=\"ipv4\"/><ports><port protocol=\"tcp\" portid=\"80\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"64\"/></port></ports>\
+             <os><portused state=\"open\" proto=\"tcp\" portid=\"80\"/><osmatch name=\"Linux\" accuracy=\"50\" line=\"0\">\
+             <osclass type=\"general purpose\" vendor=\"Linux\" osfamily=\"Linux\" accuracy=\"50\"/></osmatch></os></host>"
+        ));
+        assert!(x.contains("osmatch name=\"Microsoft Windows\""));
+        assert!(x.contains("osmatch name=\"BSD or macOS\""));
+        assert!(
+            x.contains("<osclass type=\"network device\" vendor=\"unknown\" osfamily=\"embedded\"")
+        );
+        // Unknown: the port used, no match.
+        assert!(x.contains(
+            "<address addr=\"198.18.4.14\" addrtype=\"ipv4\"/><ports><port protocol=\"tcp\" portid=\"80\"><state state=\"open\" reason=\"syn-ack\" reason_ttl=\"64\"/></port></ports>\
+             <os><portused state=\"open\" proto=\"tcp\" portid=\"80\"/></os></host>"
+        ));
+        assert_eq!(x.matches("<os>").count(), 6);
     }
 }

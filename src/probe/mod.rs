@@ -9,6 +9,7 @@
 
 pub mod both;
 pub mod neighbor;
+pub mod os_hint;
 pub mod payloads;
 pub mod ping;
 pub mod session;
@@ -17,7 +18,7 @@ pub mod tcp_flags;
 pub mod udp;
 
 use crate::cookie::{CookieKey, Flow, ProbeKind};
-use crate::domain::{Family, Protocol, Reason, Record, State};
+use crate::domain::{Family, OsFamily, Protocol, Reason, Record, State};
 use crate::wire::MacAddr;
 use crate::wire::reply::Reply;
 use crate::wire::template::FrameParams;
@@ -289,6 +290,8 @@ pub struct Verdict {
     pub ts_echo: Option<u32>,
     /// The host's MAC, when the reply is a neighbour's (ARP, ND).
     pub mac: Option<MacAddr>,
+    /// The passive OS guess from a SYN-ACK (`--os-hints`).
+    pub os: Option<OsFamily>,
 }
 
 impl Verdict {
@@ -311,6 +314,7 @@ impl Verdict {
             ttl,
             ts_echo: None,
             mac: None,
+            os: None,
         }
     }
 
@@ -326,6 +330,7 @@ impl Verdict {
             ts,
             mac: self.mac,
             banner: None,
+            os: self.os,
         }
     }
 }

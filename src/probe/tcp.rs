@@ -7,7 +7,7 @@
 //! `no-response`). The SYN carries MSS and a timestamp whose echo times
 //! the round trip without remembering the probe.
 
-use super::{Capture, ProbeFields, ProbeModule, Validator, Verdict};
+use super::{Capture, ProbeFields, ProbeModule, Validator, Verdict, os_hint};
 use crate::cookie::ProbeKind;
 use crate::domain::{Family, Protocol, Reason, State};
 use crate::wire::checksum::{add_u32, finish};
@@ -53,6 +53,8 @@ pub const SILENCE: (State, Reason) = (State::Filtered, Reason::NoResponse);
 pub struct SynScan {
     pub window: u16,
     pub mss: u16,
+    /// `--os-hints`: each SYN-ACK's verdict carries a passive OS guess.
+    pub os_hints: bool,
 }
 
 impl Default for SynScan {
@@ -60,6 +62,7 @@ impl Default for SynScan {
         SynScan {
             window: 64240,
             mss: 1460,
+            os_hints: false,
         }
     }
 }
@@ -175,8 +178,10 @@ impl ProbeModule for SynScan {
                 } else {
                     return None;
                 };
+                let open = state == State::Open;
                 Some(Verdict {
-                    ts_echo: t.ts_echo.filter(|_| state == State::Open),
+                    ts_echo: t.ts_echo.filter(|_| open),
+                    os: (open && self.os_hints).then(|| os_hint::hint(reply, &t)),
                     ..Verdict::new(
                         reply.src,
                         Protocol::Tcp,
@@ -392,6 +397,7 @@ pub(crate) mod tests {
                     ttl: 61,
                     ts_echo: Some(777),
                     mac: None,
+                    os: None,
                 }
             );
             // Wrong ack, wrong port, not our port range, not our key.
@@ -547,5 +553,69 @@ pub(crate) mod tests {
             tcp_flags::SYN | tcp_flags::ACK,
         );
         assert_eq!(judge(&v, &tcp_frame(ip(TARGET4), ip(US4), a)), None);
+    }
+
+    #[test]
+    fn os_hints_ride_on_open_verdicts_only_when_asked() {
+        use crate::domain::OsFamily;
+        use etherparse::PacketBuilder;
+        let key = CookieKey::random();
+        let v = validator(key);
+        let hinting = SynScan {
+            os_hints: true,
+            ..SynScan::default()
+        };
+        for (us, them) in [(US4, TARGET4), (US6, TARGET6)] {
+            let seq = v.cookie(SynScan::KIND, ip(us), 61005, ip(them), 443) as u32;
+            // What the lab's Linux sends: 45 x 1448, M,N,N,T, DF.
+            let b = PacketBuilder::ethernet2([2; 6], [4; 6]);
+            let b = match (ip(them), ip(us)) {
+                (IpAddr::V4(f), IpAddr::V4(t)) => b.ipv4(f.octets(), t.octets(), 63),
+                (IpAddr::V6(f), IpAddr::V6(t)) => b.ipv6(f.octets(), t.octets(), 63),
+                _ => unreachable!(),
+            };
+            let b = b
+                .tcp(443, 61005, 7, 65160)
+                .syn()
+                .ack(seq.wrapping_add(1))
+                .options(&[
+                    TcpOptionElement::MaximumSegmentSize(1460),
+                    TcpOptionElement::Noop,
+                    TcpOptionElement::Noop,
+                    TcpOptionElement::Timestamp(1, 2),
+                ])
+                .unwrap();
+            let mut linux = Vec::new();
+            b.write(&mut linux, &[]).unwrap();
+            let reply = parse_frame(&linux).unwrap();
+            let on = hinting.classify(&reply, &v).unwrap();
+            assert_eq!((on.state, on.os), (State::Open, Some(OsFamily::Linux)));
+            assert_eq!(on.record(1).os, Some(OsFamily::Linux));
+            let off = SynScan::default().classify(&reply, &v).unwrap();
+            assert_eq!(off, Verdict { os: None, ..on });
+            // A timestamp alone, at TTL 61: no known shape.
+            let mut a = TcpAnswer::new(
+                443,
+                61005,
+                seq.wrapping_add(1),
+                tcp_flags::SYN | tcp_flags::ACK,
+            );
+            a.echo = Some(1);
+            let odd = hinting
+                .classify(&parse_frame(&tcp_frame(ip(them), ip(us), a)).unwrap(), &v)
+                .unwrap();
+            assert_eq!(odd.os, Some(OsFamily::Unknown));
+            // A closed port's RST carries no hint.
+            let rst = TcpAnswer::new(
+                443,
+                61005,
+                seq.wrapping_add(1),
+                tcp_flags::RST | tcp_flags::ACK,
+            );
+            let closed = hinting
+                .classify(&parse_frame(&tcp_frame(ip(them), ip(us), rst)).unwrap(), &v)
+                .unwrap();
+            assert_eq!((closed.state, closed.os), (State::Closed, None));
+        }
     }
 }

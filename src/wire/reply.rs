@@ -50,6 +50,9 @@ pub struct TcpSegment<'a> {
     pub ts_echo: Option<u32>,
     /// TSval of a timestamp option: what banner sessions echo.
     pub ts_val: Option<u32>,
+    /// The options as they came, unparsed: read only by whoever needs
+    /// their layout (`--os-hints`), so the common path pays nothing.
+    pub options: &'a [u8],
     /// The segment's data (banner sessions read it; probes ignore it).
     pub payload: &'a [u8],
 }
@@ -121,6 +124,9 @@ pub struct Reply<'a> {
     pub dst: IpAddr,
     /// TTL or hop limit as it arrived.
     pub ttl: u8,
+    /// IPv4's don't-fragment bit; always set for IPv6, which routers never
+    /// fragment (and for ARP, which has no such thing to say).
+    pub dont_fragment: bool,
     pub transport: Transport<'a>,
 }
 
@@ -160,6 +166,7 @@ fn parse_arp(packet: &[u8]) -> Result<Reply<'_>, NotAReply> {
         src: IpAddr::from(arp.sender_ipv4),
         dst: IpAddr::from(arp.target_ipv4),
         ttl: 0,
+        dont_fragment: true,
         transport: Transport::Neighbor {
             mac: arp.sender_mac,
         },
@@ -186,6 +193,9 @@ pub fn parse_ip(packet: &[u8]) -> Result<Reply<'_>, NotAReply> {
     }
 }
 
+/// A TCP header without options.
+const TCP_HEADER_LEN: usize = 20;
+
 fn parse_tcp(payload: &[u8]) -> Result<TcpSegment<'_>, NotAReply> {
     let tcp = TcpHeaderSlice::from_slice(payload).map_err(|_| NotAReply::Malformed)?;
     let timestamps = tcp.options_iterator().find_map(|o| match o {
@@ -202,7 +212,9 @@ fn parse_tcp(payload: &[u8]) -> Result<TcpSegment<'_>, NotAReply> {
         window: tcp.window_size(),
         ts_echo: timestamps.map(|t| t.1),
         ts_val: timestamps.map(|t| t.0),
-        // TcpHeaderSlice has checked the data offset against the slice.
+        // TcpHeaderSlice has checked the data offset (at least 5 words)
+        // against the slice.
+        options: &payload[TCP_HEADER_LEN..tcp.slice().len()],
         payload: &payload[tcp.slice().len()..],
     })
 }
@@ -270,6 +282,7 @@ pub fn parse_ipv4(packet: &[u8]) -> Result<Reply<'_>, NotAReply> {
         src,
         dst,
         ttl: ip.ttl(),
+        dont_fragment: ip.dont_fragment(),
         transport,
     })
 }
@@ -319,6 +332,7 @@ fn parse_ipv6_from(packet: &[u8], eth_src: Option<MacAddr>) -> Result<Reply<'_>,
         src,
         dst,
         ttl: ip.hop_limit(),
+        dont_fragment: true,
         transport,
     })
 }
@@ -343,6 +357,7 @@ fn advertisement<'a>(
         src: IpAddr::from(target),
         dst: IpAddr::V6(ip.destination_addr()),
         ttl: ip.hop_limit(),
+        dont_fragment: true,
         transport: Transport::Neighbor {
             mac: mac.ok_or(NotAReply::OtherIcmp)?,
         },
@@ -500,6 +515,11 @@ pub(crate) mod tests {
                 (80, 61000, 99, 1001, 65160, Some(4242))
             );
             assert_eq!(t.flags, tcp_flags::SYN | tcp_flags::ACK);
+            // The options as sent: a timestamp (10 bytes), padded to 12.
+            let mut ts = vec![8, 10, 0, 0, 0x30, 0x39];
+            ts.extend_from_slice(&4242u32.to_be_bytes());
+            assert_eq!(&t.options[..10], &ts[..]);
+            assert_eq!(t.options.len(), 12);
             // The IP packet alone parses the same.
             assert_eq!(parse_ip(&f[14..]), Ok(r));
         }
@@ -514,6 +534,14 @@ pub(crate) mod tests {
             f.resize(len + 20, 0); // padding after the IP packet
             assert!(parse_frame(&f).is_ok());
             f.truncate(len);
+            if us == US4 {
+                // The DF bit is read; IPv6 is never fragmented en route.
+                assert!(parse_frame(&f).unwrap().dont_fragment);
+                f[14 + 6] &= !0x40;
+                assert!(!parse_frame(&f).unwrap().dont_fragment);
+            } else {
+                assert!(parse_frame(&f).unwrap().dont_fragment);
+            }
             for cut in 0..len {
                 assert_eq!(
                     parse_frame(&f[..cut]),

@@ -21,7 +21,7 @@ use crate::wire::{MacAddr, arp, nd};
 use std::io;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -30,19 +30,11 @@ const ETH_P_ALL: u16 = libc::ETH_P_ALL as u16;
 /// How long the thread waits for a frame before looking at `stop`.
 const POLL: Duration = Duration::from_millis(100);
 
-/// What the responder answered.
-#[derive(Debug, Default)]
-pub struct Answered {
-    pub arp: AtomicU64,
-    pub nd: AtomicU64,
-}
-
 /// The running responder; dropping it stops it.
 pub struct Responder {
     stop: Arc<AtomicBool>,
-    answered: Arc<Answered>,
     thread: Option<JoinHandle<io::Result<()>>>,
-    /// The addresses answered for, for the run's summary.
+    /// The addresses answered for.
     pub addrs: Sources,
 }
 
@@ -63,17 +55,18 @@ impl Responder {
             LinkError::from_socket(e, &plan.iface.name, "opening the ARP/ND responder")
         })?;
         let stop = Arc::new(AtomicBool::new(false));
-        let answered = Arc::new(Answered::default());
         let thread = {
-            let (stop, answered, addrs, mac) = (
-                Arc::clone(&stop),
-                Arc::clone(&answered),
-                addrs.clone(),
-                plan.mac,
-            );
+            let (stop, addrs, mac) = (Arc::clone(&stop), addrs.clone(), plan.mac);
             std::thread::Builder::new()
                 .name("responder".into())
-                .spawn(move || serve(&sock, mac, &addrs, &stop, &answered))
+                .spawn(move || {
+                    let result = serve(&sock, mac, &addrs, &stop);
+                    // Said at once: replies to these addresses stop coming.
+                    if let Err(e) = &result {
+                        eprintln!("synsweep: the ARP/ND responder stopped: {e}");
+                    }
+                    result
+                })
                 .map_err(|err| LinkError::Io {
                     what: "starting the ARP/ND responder".into(),
                     err,
@@ -81,18 +74,9 @@ impl Responder {
         };
         Ok(Some(Responder {
             stop,
-            answered,
             thread: Some(thread),
             addrs,
         }))
-    }
-
-    /// ARP requests and Neighbor Solicitations answered so far.
-    pub fn answered(&self) -> (u64, u64) {
-        (
-            self.answered.arp.load(Relaxed),
-            self.answered.nd.load(Relaxed),
-        )
     }
 
     /// Stops answering; the error the thread met, if any.
@@ -137,13 +121,7 @@ fn open(iface: &Interface, mac: MacAddr, addrs: &Sources) -> io::Result<PacketSo
 }
 
 /// The loop: one frame in, at most one answer out, nothing allocated.
-fn serve(
-    sock: &PacketSocket,
-    mac: MacAddr,
-    addrs: &Sources,
-    stop: &AtomicBool,
-    answered: &Answered,
-) -> io::Result<()> {
+fn serve(sock: &PacketSocket, mac: MacAddr, addrs: &Sources, stop: &AtomicBool) -> io::Result<()> {
     let mut buf = [0u8; 2048];
     while !stop.load(Relaxed) {
         let Some(n) = sock.recv_timeout(&mut buf, POLL)? else {
@@ -154,13 +132,13 @@ fn serve(
         if let Some(req) = arp::parse_request(frame)
             && addrs.contains(IpAddr::V4(req.target_ip.into()))
         {
-            sock.send(&arp::reply(mac, &req))?;
-            answered.arp.fetch_add(1, Relaxed);
+            // A send that fails (a full queue) is asked again by the
+            // neighbour's next request.
+            let _ = sock.send(&arp::reply(mac, &req));
         } else if let Some(ns) = nd::parse_solicitation(frame)
             && addrs.contains(IpAddr::V6(ns.target))
         {
-            sock.send(&nd::advertisement(mac, &ns))?;
-            answered.nd.fetch_add(1, Relaxed);
+            let _ = sock.send(&nd::advertisement(mac, &ns));
         }
     }
     Ok(())

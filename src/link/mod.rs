@@ -386,7 +386,7 @@ pub fn plan(opts: &LinkOptions, targets: [Option<IpAddr>; 2]) -> Result<LinkPlan
     let iface = find_interface(&iface_name)?;
     let mac = opts.source_mac.unwrap_or(iface.mac);
     let owned = owned_addresses();
-    let mut source_set = Sources::default();
+    let mut chosen: Vec<IpAddr> = Vec::new();
     let mut families: [Option<FamilyPlan>; 2] = [None, None];
     for (i, target) in targets.into_iter().enumerate() {
         let Some(target) = target else { continue };
@@ -424,22 +424,26 @@ pub fn plan(opts: &LinkOptions, targets: [Option<IpAddr>; 2]) -> Result<LinkPlan
             next_hop_mac,
             next_hop_source,
         });
-        let family_sources = match opts.source.len(family) {
-            0 => Sources::of([Some(src), None]),
-            _ => opts.source.clone(),
-        };
-        for ip in family_sources.iter().filter(|ip| Family::of(ip) == family) {
-            source_set
-                .add_list(&ip.to_string())
-                .expect("a subset of a valid set");
-        }
+        chosen.extend(chosen_sources(opts, family, src));
     }
+    let source_set: Sources = chosen.into_iter().collect();
     Ok(LinkPlan {
         iface,
         families,
         source_set,
         mac,
     })
+}
+
+/// `family`'s addresses of `--source-ip`, or `first` (the interface's)
+/// where it gave none.
+fn chosen_sources(opts: &LinkOptions, family: Family, first: IpAddr) -> Vec<IpAddr> {
+    let given: Vec<IpAddr> = opts
+        .source
+        .iter()
+        .filter(|ip| Family::of(ip) == family)
+        .collect();
+    if given.is_empty() { vec![first] } else { given }
 }
 
 /// Every address of every local interface: what the kernel answers ARP
@@ -551,22 +555,11 @@ pub fn offline_plan(opts: &LinkOptions, targets: [Option<IpAddr>; 2]) -> LinkPla
             next_hop_source: NextHopSource::None,
         })
     });
-    let mut source_set = Sources::default();
-    for (i, fp) in families.iter().enumerate() {
-        let Some(fp) = fp else { continue };
-        let given: Vec<String> = match opts.source.len(Family::ALL[i]) {
-            0 => vec![fp.src.to_string()],
-            _ => opts
-                .source
-                .iter()
-                .filter(|ip| Family::of(ip) == Family::ALL[i])
-                .map(|ip| ip.to_string())
-                .collect(),
-        };
-        for ip in given {
-            source_set.add_list(&ip).expect("a subset of a valid set");
-        }
-    }
+    let source_set: Sources = families
+        .iter()
+        .flatten()
+        .flat_map(|fp| chosen_sources(opts, Family::of(&fp.src), fp.src))
+        .collect();
     let mac = opts.source_mac.unwrap_or([0; 6]);
     LinkPlan {
         iface: Interface {
@@ -706,5 +699,31 @@ mod tests {
         assert_eq!(p.sources(), [None, Some(ip("::"))]);
         assert!(p.frame_params(Family::V4, 64).is_none());
         assert_eq!(p.frame_params(Family::V6, 64).unwrap().src, ip("::"));
+    }
+
+    #[test]
+    fn a_plan_keeps_every_given_source_of_the_families_scanned() {
+        let mut opts = LinkOptions {
+            source_mac: Some([2, 0x53, 0x53, 0x57, 13, 0x99]),
+            ..LinkOptions::default()
+        };
+        opts.source
+            .add_list("198.19.255.118-198.19.255.119,2001:2::5,2001:2::7")
+            .unwrap();
+        let p = offline_plan(&opts, [Some(ip("198.18.0.1")), Some(ip("2001:2::1"))]);
+        assert_eq!(
+            p.sources(),
+            [Some(ip("198.19.255.118")), Some(ip("2001:2::5"))]
+        );
+        assert_eq!(p.source_set, opts.source);
+        assert_eq!(p.frame_params(Family::V4, 64).unwrap().src_mac, p.mac);
+        assert!(p.foreign_mac());
+        // Only the families scanned; a family given none takes the one.
+        let p = offline_plan(&opts, [None, Some(ip("2001:2::1"))]);
+        assert_eq!(p.source_set.words(), ["2001:2::5", "2001:2::7"]);
+        let opts = LinkOptions::default();
+        let p = offline_plan(&opts, [Some(ip("198.18.0.1")), None]);
+        assert_eq!(p.source_set.words(), ["0.0.0.0"]);
+        assert!(!p.foreign_mac());
     }
 }

@@ -42,12 +42,11 @@ impl Responder {
     /// Starts answering for every source of `plan` no local interface has
     /// (`owned`); `None` when there is none.
     pub fn start(plan: &LinkPlan, owned: &[IpAddr]) -> Result<Option<Responder>, LinkError> {
-        let mut addrs = Sources::default();
-        for ip in plan.source_set.iter().filter(|ip| !owned.contains(ip)) {
-            addrs
-                .add_list(&ip.to_string())
-                .expect("a subset of a valid set");
-        }
+        let addrs: Sources = plan
+            .source_set
+            .iter()
+            .filter(|ip| !owned.contains(ip))
+            .collect();
         if addrs.is_empty() {
             return Ok(None);
         }

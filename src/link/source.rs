@@ -80,6 +80,20 @@ impl<A: AddrBits> AddrSet<A> {
         self.addrs[((mixed * self.addrs.len() as u64) >> 32) as usize]
     }
 
+    /// The set of `addrs` (any order, repeats allowed).
+    fn of_addrs(mut addrs: Vec<A>) -> Self {
+        addrs.sort_unstable();
+        addrs.dedup();
+        let mut ranges: Vec<(A, A)> = Vec::new();
+        for &a in &addrs {
+            match ranges.last_mut() {
+                Some((_, hi)) if hi.succ() == Some(a) => *hi = a,
+                _ => ranges.push((a, a)),
+            }
+        }
+        AddrSet { addrs, ranges }
+    }
+
     /// `lo..=hi` added; `Err(count)` when the set would pass the limit.
     fn add(&mut self, lo: A, hi: A) -> Result<(), u128> {
         let mut all: Vec<(A, A)> = self.ranges.clone();
@@ -137,11 +151,7 @@ pub const FORMS: &str = "an address, a range a-b, a CIDR block or a comma list o
 impl Sources {
     /// One address per family, as a plan that picked them has them.
     pub fn of(each: [Option<IpAddr>; 2]) -> Sources {
-        let mut s = Sources::default();
-        for ip in each.into_iter().flatten() {
-            s.add(ip, ip).expect("one address is within the limit");
-        }
-        s
+        each.into_iter().flatten().collect()
     }
 
     /// Adds a comma list of addresses, ranges and CIDR blocks, in either
@@ -235,6 +245,24 @@ impl Sources {
     }
 }
 
+/// A set of addresses already chosen (a part of a parsed set, or the
+/// interface's): the limit was checked where they came from.
+impl FromIterator<IpAddr> for Sources {
+    fn from_iter<I: IntoIterator<Item = IpAddr>>(addrs: I) -> Sources {
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for ip in addrs {
+            match ip {
+                IpAddr::V4(a) => v4.push(u32::from(a)),
+                IpAddr::V6(a) => v6.push(u128::from(a)),
+            }
+        }
+        Sources {
+            v4: AddrSet::of_addrs(v4),
+            v6: AddrSet::of_addrs(v6),
+        }
+    }
+}
+
 /// `a`, `a-b` or `a/prefix`, as an inclusive range of one family.
 fn parse_item(item: &str) -> Option<(IpAddr, IpAddr)> {
     if let Some((addr, prefix)) = item.split_once('/') {
@@ -319,6 +347,24 @@ mod tests {
         // Exactly the limit is fine, in both families.
         assert_eq!(parse(&["198.19.0.0/24"]).unwrap().len(Family::V4), 256);
         assert_eq!(parse(&["2001:2::/120"]).unwrap().len(Family::V6), 256);
+    }
+
+    #[test]
+    fn a_chosen_subset_collects_into_the_same_ranges() {
+        let s = parse(&["198.19.255.116/30,198.19.255.120", "2001:2::1-2001:2::3"]).unwrap();
+        let again: Sources = s.iter().collect();
+        assert_eq!(again, s);
+        let unowned: Sources = s
+            .iter()
+            .filter(|ip| {
+                !["198.19.255.116", "198.19.255.117", "2001:2::2"]
+                    .contains(&ip.to_string().as_str())
+            })
+            .collect();
+        assert_eq!(
+            unowned.words(),
+            ["198.19.255.118-198.19.255.120", "2001:2::1", "2001:2::3"]
+        );
     }
 
     #[test]

@@ -486,19 +486,27 @@ pub static OPTIONS: &[Opt] = &[
     Opt {
         aliases: &["adapter-ip"],
         repeats: true,
+        effective: |c| c.link.source.words(),
+        ..opt(
+            "source-ip",
+            Value("IPS"),
+            Run,
+            "Source addresses of probes: an address, a range a-b, a CIDR block or a comma list, either family (at most 256 per family; each probe's is picked from its index). For one the machine does not own, synsweep answers ARP and neighbour solicitations itself [default: the interface's]",
+        )
+    },
+    Opt {
         effective: |c| {
             c.link
-                .source
+                .source_mac
                 .iter()
-                .flatten()
-                .map(|ip| ip.to_string())
+                .map(crate::wire::format_mac)
                 .collect()
         },
         ..opt(
-            "source-ip",
-            Value("IP"),
+            "source-mac",
+            Value("MAC"),
             Run,
-            "Source address of probes, one per family (default: the interface's)",
+            "Ethernet source of our frames, and the MAC our ARP and neighbour answers give [default: the interface's]",
         )
     },
     Opt {
@@ -1012,7 +1020,7 @@ mod tests {
         assert_eq!(c.output.path, Some(PathBuf::from("out.json")));
         assert_eq!(c.link.interface.as_deref(), Some("sswlab0"));
         assert_eq!(
-            c.link.source[0],
+            c.link.source.first(crate::domain::Family::V4),
             Some("198.19.255.1".parse::<IpAddr>().unwrap())
         );
         assert_eq!(c.rate, Rate::Unlimited);
@@ -1022,7 +1030,7 @@ mod tests {
         assert_eq!(c.link.router_mac, [Some([2, 0, 0, 0, 0, 9]); 2]);
         let c = run("2001:2::/120 -p 80 --source-ip 2001:2::1,198.19.255.1 --router-mac-ipv6 02:00:00:00:00:06 --offline").unwrap();
         assert_eq!(
-            c.link.source[1],
+            c.link.source.first(crate::domain::Family::V6),
             Some("2001:2::1".parse::<IpAddr>().unwrap())
         );
         assert_eq!(c.link.router_mac, [None, Some([2, 0, 0, 0, 0, 6])]);
@@ -1068,11 +1076,11 @@ mod tests {
             ("198.18.0.0/24 -p 80 --source-port 9-8", "--source-port"),
             (
                 "198.18.0.0/24 -p 80 --source-ip 300.1.1.1",
-                r#"--source-ip: "300.1.1.1" is not an IPv4 or IPv6 address"#,
+                r#"--source-ip: "300.1.1.1" is not a source address"#,
             ),
             (
-                "198.18.0.0/24 -p 80 --source-ip 198.19.0.1,198.19.0.2",
-                "--source-ip: two IPv4 addresses (198.19.0.1, 198.19.0.2)",
+                "198.18.0.0/24 -p 80 --source-ip 198.19.0.0/16",
+                r#"--source-ip: "198.19.0.0/16" makes 65536 IPv4 source addresses: give at most 256 per family"#,
             ),
             (
                 "198.18.0.0/24 -p 80 --router-mac 02:00",

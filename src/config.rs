@@ -8,6 +8,7 @@ use crate::cli::Args;
 use crate::domain::Protocol;
 use crate::domain::{Family, State, StateSet};
 use crate::engine::rate::Rate;
+use crate::link::source::Sources;
 use crate::link::{LinkKind, LinkOptions};
 use crate::output::{FormatKind, OutputSpec};
 use crate::probe::payloads::read_payload_file;
@@ -21,7 +22,6 @@ use crate::service::probes::ServiceDb;
 use crate::targets::grammar::{self, Origin, PortRange};
 use crate::targets::{PortEntry, ProbeSpace, TargetSource, TargetSpec};
 use crate::wire::{MacAddr, parse_mac};
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -346,6 +346,9 @@ impl Config {
         };
         let output = output(a)?;
         let (link, link_kind) = link(a)?;
+        if banners.is_some() && link.source.is_several() {
+            return fail("--banners: give --source-ip one address per family: banner sessions hold their source ports on it and speak from it".into());
+        }
         let list_probes = a.flag("list-probes");
         let seed_given = a
             .get("seed")
@@ -647,23 +650,11 @@ fn output(a: &Args) -> Result<OutputSpec, CliError> {
 }
 
 fn link(a: &Args) -> Result<(LinkOptions, LinkKind), CliError> {
-    let mut source: [Option<IpAddr>; 2] = [None, None];
+    let mut source = Sources::default();
     for list in a.get_all("source-ip") {
-        for s in list.split(',').map(str::trim) {
-            let ip: IpAddr = s.parse().or_else(|_| {
-                fail(format!(
-                    "--source-ip: {s:?} is not an IPv4 or IPv6 address (e.g. 198.19.255.1 or 2001:2:0:ff00::1)"
-                ))
-            })?;
-            let slot = &mut source[Family::of(&ip) as usize];
-            if let Some(prev) = slot {
-                return fail(format!(
-                    "--source-ip: two {} addresses ({prev}, {ip}): give at most one per family",
-                    Family::of(&ip)
-                ));
-            }
-            *slot = Some(ip);
-        }
+        source
+            .add_list(list)
+            .map_err(|why| CliError(format!("--source-ip: {why}")))?;
     }
     let mac = |name: &str| -> Result<Option<MacAddr>, CliError> {
         a.get(name)
@@ -677,6 +668,7 @@ fn link(a: &Args) -> Result<(LinkOptions, LinkKind), CliError> {
             .transpose()
     };
     let (v4_mac, v6_mac) = (mac("router-mac")?, mac("router-mac-ipv6")?);
+    let source_mac = mac("source-mac")?;
     let kind = match (a.flag("offline"), a.get("link").unwrap_or("afpacket")) {
         (true, _) => LinkKind::Offline,
         (false, "afpacket") => LinkKind::AfPacket,
@@ -693,6 +685,7 @@ fn link(a: &Args) -> Result<(LinkOptions, LinkKind), CliError> {
             source,
             // One next hop serves both families unless told apart.
             router_mac: [v4_mac, v6_mac.or(v4_mac)],
+            source_mac,
         },
         kind,
     ))

@@ -22,6 +22,7 @@ use crate::engine::stats::{self, Counters, Summary};
 use crate::engine::tx::{Neighbors, ProbeMaker, Templates};
 use crate::engine::{self, Finished, Interrupt, Job, SendPlan, ThreadError};
 use crate::link::hold::PortHold;
+use crate::link::responder::Responder;
 use crate::link::{self, LinkError, LinkKind, LinkPlan, NextHopSource, RxLink, TxLink, bpf};
 use crate::output::{Continue, EndInfo, OutputError, ResultWriter, RunInfo, ScanInfo};
 use crate::probe::both::Both;
@@ -227,9 +228,9 @@ fn open_link<M: ProbeModule>(
     module: &M,
 ) -> Result<OpenLink, LinkError> {
     let plan = plan.clone();
-    let filter = bpf::reply_filter_on(
+    let filter = bpf::reply_filter_for(
         plan.iface.link_layer.framing(),
-        plan.sources(),
+        &plan.source_set,
         config.source_ports,
         module.capture(),
     );
@@ -392,7 +393,11 @@ fn run_pass<M: ProbeModule>(
             .frame_params(Family::V6, config.ttl)
             .map(|p| module.template(&p)),
     };
-    let validator = Validator::new(key.clone(), sources, config.source_ports);
+    let validator = Validator::for_sources(
+        key.clone(),
+        link.plan.source_set.clone(),
+        config.source_ports,
+    );
     let send = send_plan(config, link.txs.len() as u64);
     announce(config, &link);
     let (planned, whole) = (send.planned, send.whole);
@@ -405,7 +410,8 @@ fn run_pass<M: ProbeModule>(
         &key,
         sources,
         config.source_ports,
-    );
+    )
+    .with_sources(link.plan.source_set.clone());
     if let Some(n) = neighbors {
         maker = maker.with_neighbors(n);
     }
@@ -458,11 +464,14 @@ struct BannerKit {
 impl BannerKit {
     fn open(config: &Config, b: &BannerOptions, plan: &LinkPlan) -> Result<BannerKit, ScanError> {
         let identifier = Identifier::new(b.service_db.as_ref().map(|d| Arc::clone(&d.0)));
-        let hold =
-            PortHold::new(plan.sources(), config.source_ports).map_err(|err| ScanError::Io {
-                what: "--banners".into(),
-                err,
-            })?;
+        // Only an address the kernel owns draws its resets; it cannot bind
+        // another, and has no need to.
+        let owned = link::owned_addresses();
+        let held = plan.sources().map(|s| s.filter(|ip| owned.contains(ip)));
+        let hold = PortHold::new(held, config.source_ports).map_err(|err| ScanError::Io {
+            what: "--banners".into(),
+            err,
+        })?;
         Ok(BannerKit {
             context: Context::new(b.max_bytes),
             identifier,
@@ -503,6 +512,15 @@ fn run_module<M: ProbeModule>(
             instead: "use the IP probes (-PE, -PP, -PS, -PA) there",
         }));
     }
+    // Replies to a source the kernel does not own need someone to answer
+    // ARP and ND for it: us, for as long as the scan runs (to the drop).
+    let _responder = match start_responder(config, &plan) {
+        Ok(r) => r,
+        Err(e) => {
+            writer.discard();
+            return Err(ScanError::Link(e));
+        }
+    };
     let on_link: Vec<Family> = Family::ALL
         .into_iter()
         .filter(|f| {
@@ -549,6 +567,24 @@ fn run_module<M: ProbeModule>(
         module.max_frame_len(),
         checkpoint,
     )
+}
+
+/// The ARP/ND responder for the plan's sources no local interface has.
+fn start_responder(config: &Config, plan: &LinkPlan) -> Result<Option<Responder>, LinkError> {
+    // Offline sends nothing; a link without a link layer has no ARP or ND
+    // to answer: routing alone brings the replies.
+    if config.link_kind == LinkKind::Offline || plan.iface.link_layer != link::LinkLayer::Ethernet {
+        return Ok(None);
+    }
+    let responder = Responder::start(plan, &link::owned_addresses())?;
+    if let Some(r) = &responder {
+        eprintln!(
+            "synsweep: answering ARP and neighbour solicitations for {} (no address of this machine) as {}",
+            r.addrs.words().join(", "),
+            crate::wire::format_mac(&plan.mac)
+        );
+    }
+    Ok(responder)
 }
 
 /// A scan that discovers before it probes: the targets on our own link by

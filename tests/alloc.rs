@@ -173,6 +173,7 @@ fn check_module_over<M: ProbeModule>(module: &M, space: ProbeSpace, answer: Answ
                 IpAddr::V6(_) => templates.v6.as_ref(),
             };
             let fields = ProbeFields {
+                src: us,
                 dst: p.addr,
                 proto: p.proto,
                 src_port: sport,

@@ -580,3 +580,93 @@ fn readme_commands_work_without_sudo_and_scripts_use_it_only_when_needed() {
         );
     }
 }
+
+/// `--source-ip` ranges, blocks and lists, and `--source-mac`: a bad one is
+/// one line naming it, exit 2, and no output file is touched.
+#[test]
+fn bad_source_addresses_and_macs_are_one_line_naming_them() {
+    let dir = temp_dir("badsources");
+    let out = dir.join("results.txt");
+    std::fs::write(&out, "precious\n").unwrap();
+    let cases: [(&[&str], &str); 9] = [
+        (
+            &["--source-ip", "198.19.255.9-198.19.255.1"],
+            r#"synsweep: --source-ip: "198.19.255.9-198.19.255.1" runs backwards: give the lower address first"#,
+        ),
+        (
+            &["--source-ip", "198.19.255.1-2001:2::1"],
+            r#"synsweep: --source-ip: "198.19.255.1-2001:2::1" is not a source address: give an address, a range a-b, a CIDR block or a comma list of them"#,
+        ),
+        (
+            &["--source-ip", "198.19.255.0/33"],
+            r#"--source-ip: "198.19.255.0/33" is not a source address"#,
+        ),
+        (
+            &["--source-ip", "198.19.255.1,eth0"],
+            r#"--source-ip: "eth0" is not a source address"#,
+        ),
+        (
+            &["--source-ip", "198.19.255.1-"],
+            r#"--source-ip: "198.19.255.1-" is not a source address"#,
+        ),
+        (
+            &["--source-ip", "198.19.0.0/23"],
+            r#"synsweep: --source-ip: "198.19.0.0/23" makes 512 IPv4 source addresses: give at most 256 per family"#,
+        ),
+        (
+            &[
+                "--source-ip",
+                "2001:2::/120",
+                "--source-ip",
+                "2001:2:0:1::1",
+            ],
+            r#"--source-ip: "2001:2:0:1::1" makes 257 IPv6 source addresses: give at most 256 per family"#,
+        ),
+        (
+            &["--source-mac", "02:53:53:57:0d"],
+            r#"synsweep: --source-mac: "02:53:53:57:0d" is not a MAC address (e.g. 02:00:5e:10:00:01)"#,
+        ),
+        (
+            &["--banners", "--source-ip", "198.19.255.116/30"],
+            "synsweep: --banners: give --source-ip one address per family",
+        ),
+    ];
+    for (extra, want) in cases {
+        let o = run(synsweep()
+            .args(["198.18.0.0/24", "-p", "80"])
+            .args(extra)
+            .args(["-o", out.to_str().unwrap()]));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {e}");
+        assert_eq!(e.lines().count(), 1, "{extra:?}: {e}");
+        assert!(e.contains(want), "{extra:?}: {e}");
+        assert!(o.stdout.is_empty());
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "precious\n");
+    }
+    // The good forms are taken, and the effective configuration gives
+    // them back merged.
+    let o = run(synsweep().args([
+        "198.18.0.0/24",
+        "2001:2::/120",
+        "-p",
+        "80",
+        "--offline",
+        "--source-ip",
+        "198.19.255.118-198.19.255.119,198.19.255.116/31",
+        "--source-ip",
+        "2001:2:0:ff0d::5000",
+        "--source-mac",
+        "02:53:53:57:0d:99",
+        "--echo",
+    ]));
+    let text = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        text.contains(
+            "source-ip = 198.19.255.116-198.19.255.119\nsource-ip = 2001:2:0:ff0d::5000\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("source-mac = 02:53:53:57:0d:99\n"), "{text}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

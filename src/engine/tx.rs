@@ -13,13 +13,14 @@ use super::schedule::SendSchedule;
 use super::stats::{Counters, Padded};
 use crate::cookie::CookieKey;
 use crate::link::TxLink;
+use crate::link::source::Sources;
 use crate::probe::{ProbeFields, ProbeModule, SourcePorts};
 use crate::targets::ProbeSpace;
 use crate::wire::MacAddr;
 use hdrhistogram::Histogram;
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Instant;
 
@@ -43,10 +44,9 @@ pub struct ProbeMaker<'a, M: ProbeModule> {
     pub space: &'a ProbeSpace,
     permutation: &'a Permutation,
     key: &'a CookieKey,
-    /// Our address in each family; unspecified where the scan has no
-    /// targets (no probe of that family is ever made).
-    src4: Ipv4Addr,
-    src6: Ipv6Addr,
+    /// Our addresses in each family; each probe's is picked by its index.
+    /// Empty only where the scan has no targets.
+    sources: Sources,
     src_ports: SourcePorts,
     neighbors: Option<&'a Neighbors>,
 }
@@ -64,27 +64,28 @@ impl<'a, M: ProbeModule> ProbeMaker<'a, M> {
         src_ports: SourcePorts,
     ) -> Self {
         let (v4, v6) = space.first_hosts();
-        assert!(v4.is_none() || (sources[0].is_some() && templates.v4.is_some()));
-        assert!(v6.is_none() || (sources[1].is_some() && templates.v6.is_some()));
-        let src4 = match sources[0] {
-            Some(IpAddr::V4(a)) => a,
-            _ => Ipv4Addr::UNSPECIFIED,
-        };
-        let src6 = match sources[1] {
-            Some(IpAddr::V6(a)) => a,
-            _ => Ipv6Addr::UNSPECIFIED,
-        };
+        assert!(v4.is_none() || templates.v4.is_some());
+        assert!(v6.is_none() || templates.v6.is_some());
         ProbeMaker {
             module,
             templates,
             space,
             permutation,
             key,
-            src4,
-            src6,
+            sources: Sources::default(),
             src_ports,
             neighbors: None,
         }
+        .with_sources(Sources::of(sources))
+    }
+
+    /// Spreads the probes of each family over that family's `sources`.
+    pub fn with_sources(mut self, sources: Sources) -> Self {
+        let (v4, v6) = self.space.first_hosts();
+        assert!(v4.is_none() || !sources.v4.is_empty(), "an IPv4 source");
+        assert!(v6.is_none() || !sources.v6.is_empty(), "an IPv6 source");
+        self.sources = sources;
+        self
     }
 
     /// Sends each target found on the link to its own MAC address.
@@ -100,35 +101,40 @@ impl<'a, M: ProbeModule> ProbeMaker<'a, M> {
         let probe = self.space.probe(index);
         let kind = self.module.kind(probe.proto);
         // One branch on the family; everything after it is that family's.
-        let (template, src_port, cookie) = match probe.addr {
+        // The source from the index, like the port: a retry or a resumed
+        // run sends the probe from the same address.
+        let (template, src, src_port, cookie) = match probe.addr {
             IpAddr::V4(dst) => {
+                let src = self.sources.pick_v4(index);
                 let sp = self.module.source_port(
                     self.key,
                     self.src_ports,
                     index,
-                    IpAddr::V4(self.src4),
+                    IpAddr::V4(src),
                     probe.addr,
                     probe.proto,
                     probe.port,
                 );
-                let c = self.key.cookie_v4(kind, self.src4, dst, sp, probe.port);
-                (&self.templates.v4, sp, c)
+                let c = self.key.cookie_v4(kind, src, dst, sp, probe.port);
+                (&self.templates.v4, IpAddr::V4(src), sp, c)
             }
             IpAddr::V6(dst) => {
+                let src = self.sources.pick_v6(index);
                 let sp = self.module.source_port(
                     self.key,
                     self.src_ports,
                     index,
-                    IpAddr::V6(self.src6),
+                    IpAddr::V6(src),
                     probe.addr,
                     probe.proto,
                     probe.port,
                 );
-                let c = self.key.cookie_v6(kind, self.src6, dst, sp, probe.port);
-                (&self.templates.v6, sp, c)
+                let c = self.key.cookie_v6(kind, src, dst, sp, probe.port);
+                (&self.templates.v6, IpAddr::V6(src), sp, c)
             }
         };
         let fields = ProbeFields {
+            src,
             dst: probe.addr,
             proto: probe.proto,
             src_port,
@@ -331,5 +337,87 @@ mod tests {
             last: 40000,
         };
         assert_eq!(one.for_index(12345), 40000);
+    }
+
+    #[test]
+    fn probes_spread_over_the_sources_each_with_its_own_cookie_and_the_same_on_retry() {
+        let space = ProbeSpace::parse("198.18.0.0/26,2001:2::1000/124", "", "22,80").unwrap();
+        let permutation = Permutation::new(space.size(), 7);
+        let key = CookieKey::random();
+        let module = SynScan::default();
+        let mut sources = Sources::default();
+        sources
+            .add_list("198.19.255.116-198.19.255.119,2001:2:0:ff0d::5000/127")
+            .unwrap();
+        let templates = Templates::<SynScan> {
+            v4: Some(module.template(&params("198.19.255.116"))),
+            v6: Some(module.template(&params("2001:2:0:ff0d::5000"))),
+        };
+        let ports = SourcePorts {
+            first: 61000,
+            last: 61255,
+        };
+        let maker = ProbeMaker::new(
+            &module,
+            &templates,
+            &space,
+            &permutation,
+            &key,
+            sources.firsts(),
+            ports,
+        )
+        .with_sources(sources.clone());
+        let validator = crate::probe::Validator::for_sources(key.clone(), sources.clone(), ports);
+        let mut used = HashSet::new();
+        let mut buf = vec![0u8; module.max_frame_len()];
+        let mut again = vec![0u8; module.max_frame_len()];
+        for position in 0..space.size() {
+            let n = maker.write(position, 9, &mut buf);
+            // A retry (or a resumed run) writes the very same frame.
+            assert_eq!(maker.write(position, 9, &mut again), n);
+            assert_eq!(buf[..n], again[..n]);
+            let p = etherparse::SlicedPacket::from_ethernet(&buf[..n]).unwrap();
+            let (src, dst): (IpAddr, IpAddr) = match p.net {
+                Some(etherparse::NetSlice::Ipv4(ip)) => {
+                    let h = ip.header().to_header();
+                    assert_eq!(h.header_checksum, h.calc_header_checksum());
+                    (
+                        ip.header().source_addr().into(),
+                        ip.header().destination_addr().into(),
+                    )
+                }
+                Some(etherparse::NetSlice::Ipv6(ip)) => (
+                    ip.header().source_addr().into(),
+                    ip.header().destination_addr().into(),
+                ),
+                other => panic!("{other:?}"),
+            };
+            let Some(etherparse::TransportSlice::Tcp(tcp)) = p.transport else {
+                panic!("not TCP")
+            };
+            let valid = match (src, dst) {
+                (IpAddr::V4(s), IpAddr::V4(d)) => tcp.calc_checksum_ipv4(s.octets(), d.octets()),
+                (IpAddr::V6(s), IpAddr::V6(d)) => tcp.calc_checksum_ipv6(s.octets(), d.octets()),
+                _ => unreachable!(),
+            }
+            .unwrap();
+            assert_eq!(tcp.checksum(), valid, "{src} -> {dst}");
+            assert!(sources.contains(src) && validator.is_ours(src), "{src}");
+            let flow = Flow {
+                src,
+                dst,
+                src_port: tcp.source_port(),
+                dst_port: tcp.destination_port(),
+            };
+            assert_eq!(
+                tcp.sequence_number(),
+                key.cookie(SynScan::KIND, &flow) as u32
+            );
+            used.insert(src);
+        }
+        assert_eq!(used.len(), 6, "every source sends: {used:?}");
+        for not_ours in ["198.19.255.115", "198.19.255.120", "2001:2:0:ff0d::5002"] {
+            assert!(!validator.is_ours(not_ours.parse().unwrap()));
+        }
     }
 }

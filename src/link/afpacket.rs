@@ -218,6 +218,12 @@ pub struct AfPacketRx {
 unsafe impl Send for AfPacketRx {}
 
 impl AfPacketRx {
+    /// Also receive frames addressed to other MACs (ours is not the
+    /// interface's), until this receiver closes.
+    pub fn promiscuous(&self, ifindex: u32) -> io::Result<()> {
+        self.sock.add_membership(ifindex, None)
+    }
+
     /// A ring-backed receiver of frames that pass `filter`, on `ifindex`.
     pub fn open(
         ifindex: u32,

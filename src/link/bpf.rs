@@ -11,6 +11,7 @@
 //! same instructions lets the tests run real frames through the exact
 //! program the kernel gets.
 
+use super::source::Sources;
 use crate::probe::{Capture, SourcePorts};
 use std::net::IpAddr;
 
@@ -138,6 +139,15 @@ impl Builder {
         self.emit(JMP | JA, 0, To::Label(to), To::Next);
     }
 
+    /// if `A cond k` go to `to`, however far, else on: a short branch
+    /// over an unconditional jump (a branch's offset is 8 bits).
+    pub fn jump_far(&mut self, cond: Cond, k: u32, to: Label) {
+        let no = self.label();
+        self.jump(cond, k, To::Next, To::Label(no));
+        self.goto(to);
+        self.bind(no);
+    }
+
     pub fn ret(&mut self, k: u32) {
         self.emit(RET | K, k, To::Next, To::Next);
     }
@@ -188,18 +198,69 @@ const ETHERTYPE: u32 = 12;
 const ARP_OPERATION: u32 = 14 + 6;
 const ARP_TARGET_IP: u32 = 14 + 24;
 
-/// With the IP protocol in A: ICMP (`icmp`, 1 or 58) to `accept`, TCP and
-/// UDP to `ports` (their destination port is checked there), as `capture`
-/// asks; anything else falls through.
-fn transports(b: &mut Builder, capture: Capture, icmp: u32, accept: Label, ports: Label) {
+/// With the IP protocol in A: ICMP (`icmp`, 1 or 58) accepted, TCP and
+/// UDP on to `ports` (their destination port is checked there), as
+/// `capture` asks; anything else dropped. Every branch is short.
+fn transports(b: &mut Builder, capture: Capture, icmp: u32, ports: Label) {
     if capture.icmp {
-        b.jump(Cond::Eq, icmp, To::Label(accept), To::Next);
+        let other = b.label();
+        b.jump(Cond::Eq, icmp, To::Next, To::Label(other));
+        b.ret(SNAP);
+        b.bind(other);
     }
     if capture.tcp {
         b.jump(Cond::Eq, 6, To::Label(ports), To::Next);
     }
     if capture.udp {
         b.jump(Cond::Eq, 17, To::Label(ports), To::Next);
+    }
+    b.ret(0);
+}
+
+/// With an IPv4 address in A: on to `hit` if one of `ranges` holds it,
+/// else on past them. The tests branch only to the next range and a hit
+/// is an unconditional jump, so no number of ranges strains the 8-bit
+/// branch offsets.
+pub fn match_ranges_v4(b: &mut Builder, ranges: &[(u32, u32)], hit: Label) {
+    for &(lo, hi) in ranges {
+        let next = b.label();
+        if lo == hi {
+            b.jump(Cond::Eq, lo, To::Next, To::Label(next));
+        } else {
+            b.jump(Cond::Ge, lo, To::Next, To::Label(next));
+            b.jump(Cond::Gt, hi, To::Label(next), To::Next);
+        }
+        b.goto(hit);
+        b.bind(next);
+    }
+}
+
+/// The IPv6 address at `offset`: on to `hit` if one of `ranges` holds it,
+/// else on past them. A range is tested in pieces that share their first
+/// 96 bits: three equal words and the last one in range.
+pub fn match_ranges_v6(b: &mut Builder, offset: u32, ranges: &[(u128, u128)], hit: Label) {
+    for &(lo, hi) in ranges {
+        let mut piece = lo;
+        loop {
+            let piece_hi = hi.min(piece | 0xffff_ffff);
+            let next = b.label();
+            for i in 0..3 {
+                b.load(Size::Word, offset + 4 * i);
+                b.jump(
+                    Cond::Eq,
+                    (piece >> (96 - 32 * i)) as u32,
+                    To::Next,
+                    To::Label(next),
+                );
+            }
+            b.load(Size::Word, offset + 12);
+            match_ranges_v4(b, &[(piece as u32, piece_hi as u32)], hit);
+            b.bind(next);
+            if piece_hi == hi {
+                break;
+            }
+            piece = piece_hi + 1;
+        }
     }
 }
 
@@ -213,28 +274,38 @@ pub enum Framing {
     BareIp,
 }
 
-/// The filter for replies to a scan on Ethernet (see `reply_filter_on`).
+/// The filter for replies to a scan on Ethernet from one address per
+/// family (see `reply_filter_for`).
 pub fn reply_filter(
     sources: [Option<IpAddr>; 2],
     ports: SourcePorts,
     capture: Capture,
 ) -> Vec<Insn> {
-    reply_filter_on(Framing::Ethernet, sources, ports, capture)
+    reply_filter_for(Framing::Ethernet, &Sources::of(sources), ports, capture)
 }
 
-/// The filter for replies to a scan: IPv4 or IPv6 frames addressed to one
-/// of `sources`, carrying ICMP (if `capture.icmp`), or TCP or UDP (as
-/// `capture` asks) to one of our source `ports` in an unfragmented packet,
-/// framed as `framing` says.
+/// `reply_filter` framed as `framing` says.
 pub fn reply_filter_on(
     framing: Framing,
     sources: [Option<IpAddr>; 2],
     ports: SourcePorts,
     capture: Capture,
 ) -> Vec<Insn> {
+    reply_filter_for(framing, &Sources::of(sources), ports, capture)
+}
+
+/// The filter for replies to a scan: IPv4 or IPv6 frames addressed to one
+/// of `sources`, carrying ICMP (if `capture.icmp`), or TCP or UDP (as
+/// `capture` asks) to one of our source `ports` in an unfragmented packet,
+/// framed as `framing` says (ARP only on Ethernet).
+pub fn reply_filter_for(
+    framing: Framing,
+    sources: &Sources,
+    ports: SourcePorts,
+    capture: Capture,
+) -> Vec<Insn> {
     let mut b = Builder::new();
-    let (accept, drop, v6, port4, port6) = (b.label(), b.label(), b.label(), b.label(), b.label());
-    let not_v6 = b.label();
+    let (v4, v6, arp) = (b.label(), b.label(), b.label());
     // A = what tells the family: the EtherType, or the IP version nibble;
     // `net`: where the IP header starts.
     let (net, v4_tag, v6_tag) = match framing {
@@ -248,64 +319,75 @@ pub fn reply_filter_on(
             (0, 4, 6)
         }
     };
-    b.jump(Cond::Eq, v4_tag, To::Next, To::Label(v6));
-    // IPv4: destination is our address, then the protocol.
-    if let Some(IpAddr::V4(src)) = sources[0] {
-        b.load(Size::Word, net + 16);
-        b.jump(Cond::Eq, u32::from(src), To::Next, To::Label(drop));
-        b.load(Size::Byte, net + 9);
-        transports(&mut b, capture, 1, accept, port4);
+    b.jump_far(Cond::Eq, v4_tag, v4);
+    b.jump_far(Cond::Eq, v6_tag, v6);
+    let want_arp = capture.arp && !sources.v4.is_empty() && framing == Framing::Ethernet;
+    if want_arp {
+        b.jump_far(Cond::Eq, 0x0806, arp);
     }
-    b.goto(drop);
-    // A transport header only in a packet's first fragment; X = header length.
-    b.bind(port4);
-    b.load(Size::Half, net + 6);
-    b.jump(Cond::Set, 0x1fff, To::Label(drop), To::Next);
-    b.load_x_ip_header_len(net);
-    b.load_ind(Size::Half, net + 2);
-    let in_range = b.label();
-    b.goto(in_range);
+    b.ret(0);
+    // IPv4: destination is one of ours, then the protocol.
+    b.bind(v4);
+    if !sources.v4.is_empty() {
+        let (ours, port4) = (b.label(), b.label());
+        b.load(Size::Word, net + 16);
+        match_ranges_v4(&mut b, sources.v4.ranges(), ours);
+        b.ret(0);
+        b.bind(ours);
+        b.load(Size::Byte, net + 9);
+        transports(&mut b, capture, 1, port4);
+        // A transport header only in a packet's first fragment; X = header length.
+        b.bind(port4);
+        let fragment = b.label();
+        b.load(Size::Half, net + 6);
+        b.jump(Cond::Set, 0x1fff, To::Label(fragment), To::Next);
+        b.load_x_ip_header_len(net);
+        b.load_ind(Size::Half, net + 2);
+        port_in_range(&mut b, ports);
+        b.bind(fragment);
+    }
+    b.ret(0);
     // IPv6: destination, then the next header (no extension headers).
     b.bind(v6);
-    b.jump(Cond::Eq, v6_tag, To::Next, To::Label(not_v6));
-    if let Some(IpAddr::V6(src)) = sources[1] {
-        for (i, word) in src.octets().chunks_exact(4).enumerate() {
-            let w = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-            b.load(Size::Word, net + 24 + 4 * i as u32);
-            b.jump(Cond::Eq, w, To::Next, To::Label(drop));
-        }
+    if !sources.v6.is_empty() {
+        let (ours, port6) = (b.label(), b.label());
+        match_ranges_v6(&mut b, net + 24, sources.v6.ranges(), ours);
+        b.ret(0);
+        b.bind(ours);
         b.load(Size::Byte, net + 6);
-        transports(&mut b, capture, 58, accept, port6);
+        transports(&mut b, capture, 58, port6);
+        b.bind(port6);
+        b.load(Size::Half, net + 40 + 2);
+        port_in_range(&mut b, ports);
     }
-    b.goto(drop);
-    b.bind(port6);
-    b.load(Size::Half, net + 40 + 2);
-    // The destination port, in A: within our source ports?
-    b.bind(in_range);
-    b.jump(Cond::Ge, u32::from(ports.first), To::Next, To::Label(drop));
-    b.jump(
-        Cond::Gt,
-        u32::from(ports.last),
-        To::Label(drop),
-        To::Label(accept),
-    );
-    // ARP (A still holds the EtherType): a reply whose target protocol
-    // address is ours.
-    b.bind(not_v6);
-    if let (true, Some(IpAddr::V4(src)), Framing::Ethernet) = (capture.arp, sources[0], framing) {
-        b.jump(Cond::Eq, 0x0806, To::Next, To::Label(drop));
+    b.ret(0);
+    // ARP: a reply whose target protocol address is ours.
+    b.bind(arp);
+    if want_arp {
+        let (reply, ours) = (b.label(), b.label());
         b.load(Size::Half, ARP_OPERATION);
-        b.jump(Cond::Eq, 2, To::Next, To::Label(drop));
+        b.jump(Cond::Eq, 2, To::Label(reply), To::Next);
+        b.ret(0);
+        b.bind(reply);
         b.load(Size::Word, ARP_TARGET_IP);
-        b.jump(Cond::Eq, u32::from(src), To::Label(accept), To::Label(drop));
-    } else {
-        b.goto(drop);
+        match_ranges_v4(&mut b, sources.v4.ranges(), ours);
+        b.ret(0);
+        b.bind(ours);
+        b.ret(SNAP);
     }
-    b.bind(accept);
-    b.ret(SNAP);
-    b.bind(drop);
     b.ret(0);
     b.build().expect("the reply filter is well formed")
+}
+
+/// With a destination port in A: accept it if it is one of our source
+/// ports, else drop.
+fn port_in_range(b: &mut Builder, ports: SourcePorts) {
+    let no = b.label();
+    b.jump(Cond::Ge, u32::from(ports.first), To::Next, To::Label(no));
+    b.jump(Cond::Gt, u32::from(ports.last), To::Label(no), To::Next);
+    b.ret(SNAP);
+    b.bind(no);
+    b.ret(0);
 }
 
 /// A filter that accepts nothing: for sockets that only send.
@@ -352,10 +434,6 @@ pub fn run(prog: &[Insn], frame: &[u8]) -> u32 {
                     Some(v) => x = 4 * (v & 0xf),
                     None => return 0,
                 }
-            }
-            ALU => {
-                assert_eq!(i.code, ALU | RSH | K, "unsupported ALU operation");
-                a = a.checked_shr(i.k).unwrap_or(0);
             }
             JMP => {
                 if i.code & 0xf0 == JA {
@@ -559,6 +637,91 @@ mod tests {
         assert_eq!(run(&prog(), &f), SNAP);
         f[14 + 24 + 2] = 0; // destination port now 0x00xx: below the range
         assert_eq!(run(&prog(), &f), 0);
+    }
+
+    #[test]
+    fn several_sources_pass_and_their_neighbours_do_not() {
+        let mut sources = Sources::default();
+        sources
+            .add_list("198.19.255.116-198.19.255.119,198.19.255.200,2001:2:0:ff0d::5000/126")
+            .unwrap();
+        // A range across a /96 boundary is tested in two pieces.
+        sources.add_list("2001:2::ffff:fffe-2001:2::1:0:1").unwrap();
+        let p = reply_filter_for(Framing::Ethernet, &sources, PORTS, TCP_ICMP);
+        let arp_p = reply_filter_for(
+            Framing::Ethernet,
+            &sources,
+            PORTS,
+            Capture {
+                arp: true,
+                ..TCP_ICMP
+            },
+        );
+        for us in [
+            "198.19.255.116",
+            "198.19.255.117",
+            "198.19.255.118",
+            "198.19.255.119",
+            "198.19.255.200",
+            "2001:2:0:ff0d::5000",
+            "2001:2:0:ff0d::5003",
+            "2001:2::ffff:fffe",
+            "2001:2::ffff:ffff",
+            "2001:2::1:0:0",
+            "2001:2::1:0:1",
+        ] {
+            let them = if us.contains(':') { TARGET6 } else { TARGET4 };
+            assert_eq!(run(&p, &syn_ack(us, them, 61000)), SNAP, "{us}");
+            assert_eq!(run(&arp_p, &syn_ack(us, them, 61255)), SNAP, "{us}");
+            assert_eq!(run(&p, &syn_ack(us, them, 60999)), 0, "{us} port");
+        }
+        for other in [
+            "198.19.255.115",
+            "198.19.255.120",
+            "198.19.255.199",
+            "198.19.255.201",
+            "2001:2:0:ff0d::4fff",
+            "2001:2:0:ff0d::5004",
+            "2001:2::ffff:fffd",
+            "2001:2::1:0:2",
+            "2001:2:0:1::1:0:0",
+        ] {
+            let them = if other.contains(':') {
+                TARGET6
+            } else {
+                TARGET4
+            };
+            assert_eq!(run(&p, &syn_ack(other, them, 61000)), 0, "{other}");
+        }
+        // The most ranges a family can have still builds, and still sorts
+        // replies right at both ends.
+        let mut scattered = Sources::default();
+        let every_other: Vec<String> = (0..256)
+            .map(|i| format!("198.18.{}.{}", i / 128, 2 * (i % 128)))
+            .collect();
+        scattered.add_list(&every_other.join(",")).unwrap();
+        let v6: Vec<String> = (0..256).map(|i| format!("2001:2::{:x}", 2 * i)).collect();
+        scattered.add_list(&v6.join(",")).unwrap();
+        let big = reply_filter_for(
+            Framing::Ethernet,
+            &scattered,
+            PORTS,
+            Capture {
+                arp: true,
+                ..TCP_ICMP
+            },
+        );
+        assert!(big.len() <= 4096);
+        for (yes, no) in [
+            ("198.18.0.0", "198.18.0.1"),
+            ("198.18.1.254", "198.18.1.255"),
+            ("2001:2::", "2001:2::1"),
+            ("2001:2::1fe", "2001:2::1ff"),
+        ] {
+            let them = if yes.contains(':') { TARGET6 } else { TARGET4 };
+            assert_eq!(run(&big, &syn_ack(yes, them, 61000)), SNAP, "{yes}");
+            assert_eq!(run(&big, &syn_ack(no, them, 61000)), 0, "{no}");
+        }
     }
 
     /// The same packets, as a SOCK_DGRAM socket on a link without a link

@@ -24,13 +24,16 @@ pub mod hold;
 pub mod memory;
 pub mod offline;
 pub mod pnet;
+pub mod responder;
 pub mod route;
 pub mod socket;
+pub mod source;
 
 use crate::domain::Family;
 use crate::wire::template::FrameParams;
 use crate::wire::{MacAddr, arp, format_mac, nd};
 use socket::{ETH_P_ARP, PacketSocket};
+use source::Sources;
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -123,10 +126,13 @@ impl RxLink {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LinkOptions {
     pub interface: Option<String>,
-    /// Source address per family (`Family as usize`).
-    pub source: [Option<IpAddr>; 2],
+    /// Source addresses per family; a family left empty takes the
+    /// interface's.
+    pub source: Sources,
     /// Next hop's MAC per family.
     pub router_mac: [Option<MacAddr>; 2],
+    /// The Ethernet source of our frames, where not the interface's.
+    pub source_mac: Option<MacAddr>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -224,12 +230,24 @@ pub struct LinkPlan {
     pub iface: Interface,
     /// Per family (`Family as usize`), for the families the scan targets.
     pub families: [Option<FamilyPlan>; 2],
+    /// Every source address of the families scanned (each family's first
+    /// is its `FamilyPlan::src`).
+    pub source_set: Sources,
+    /// The Ethernet source of our frames: `--source-mac`, or the
+    /// interface's.
+    pub mac: MacAddr,
 }
 
 impl LinkPlan {
-    /// Our source address in each family scanned.
+    /// Our (first) source address in each family scanned.
     pub fn sources(&self) -> [Option<IpAddr>; 2] {
         [0, 1].map(|i| self.families[i].as_ref().map(|f| f.src))
+    }
+
+    /// Our frames carry a MAC the interface does not own: on a real NIC
+    /// its replies only reach us with the interface promiscuous.
+    pub fn foreign_mac(&self) -> bool {
+        self.mac != self.iface.mac
     }
 
     /// What a frame template of `family` needs, if the scan has it.
@@ -237,7 +255,7 @@ impl LinkPlan {
         self.families[family as usize]
             .as_ref()
             .map(|f| FrameParams {
-                src_mac: self.iface.mac,
+                src_mac: self.mac,
                 dst_mac: f.next_hop_mac,
                 src: f.src,
                 ttl,
@@ -265,12 +283,18 @@ impl fmt::Display for LinkPlan {
             self.iface.name,
             format_mac(&self.iface.mac)
         )?;
+        if self.foreign_mac() {
+            write!(f, ", frames from {}", format_mac(&self.mac))?;
+        }
         for fp in self.families.iter().flatten() {
+            let family = Family::of(&fp.src);
+            let source = match self.source_set.len(family) {
+                0 | 1 => fp.src.to_string(),
+                n => format!("{n} addresses from {}", fp.src),
+            };
             write!(
                 f,
-                "; {}: source {}, next hop {}",
-                Family::of(&fp.src),
-                fp.src,
+                "; {family}: source {source}, next hop {}",
                 format_mac(&fp.next_hop_mac)
             )?;
             match (fp.next_hop_source, fp.gateway) {
@@ -478,12 +502,23 @@ pub fn plan(opts: &LinkOptions, targets: [Option<IpAddr>; 2]) -> Result<LinkPlan
             instead: "leave it out, no next-hop MAC is used there",
         });
     }
+    if let (Some(kind), Some(_)) = (bare, opts.source_mac) {
+        return Err(LinkError::NoLinkLayer {
+            iface: iface.name,
+            kind,
+            what: "--source-mac",
+            instead: "leave it out, frames there carry no MAC",
+        });
+    }
+    let mac = opts.source_mac.unwrap_or(iface.mac);
+    let owned = owned_addresses();
+    let mut chosen: Vec<IpAddr> = Vec::new();
     let mut families: [Option<FamilyPlan>; 2] = [None, None];
     for (i, target) in targets.into_iter().enumerate() {
         let Some(target) = target else { continue };
         let family = Family::of(&target);
         let gateway = routes[i].as_ref().and_then(|r| r.gateway);
-        let src = match opts.source[i] {
+        let src = match opts.source.first(family) {
             Some(ip) => ip,
             None => pick_source(&iface, gateway.unwrap_or(target)).ok_or_else(|| {
                 LinkError::NoSourceIp {
@@ -506,7 +541,10 @@ pub fn plan(opts: &LinkOptions, targets: [Option<IpAddr>; 2]) -> Result<LinkPlan
                 Family::V4 => NextHopSource::Arp,
                 Family::V6 => NextHopSource::NeighborDiscovery,
             };
-            (resolve_mac(&iface, src, gw)?, source)
+            // Asked from an address the kernel does not own, the gateway
+            // answers (and remembers) the MAC our frames carry.
+            let asker = if owned.contains(&src) { iface.mac } else { mac };
+            (resolve_mac(&iface, asker, src, gw)?, source)
         };
         families[i] = Some(FamilyPlan {
             src,
@@ -514,8 +552,35 @@ pub fn plan(opts: &LinkOptions, targets: [Option<IpAddr>; 2]) -> Result<LinkPlan
             next_hop_mac,
             next_hop_source,
         });
+        chosen.extend(chosen_sources(opts, family, src));
     }
-    Ok(LinkPlan { iface, families })
+    let source_set: Sources = chosen.into_iter().collect();
+    Ok(LinkPlan {
+        iface,
+        families,
+        source_set,
+        mac,
+    })
+}
+
+/// `family`'s addresses of `--source-ip`, or `first` (the interface's)
+/// where it gave none.
+fn chosen_sources(opts: &LinkOptions, family: Family, first: IpAddr) -> Vec<IpAddr> {
+    let given: Vec<IpAddr> = opts
+        .source
+        .iter()
+        .filter(|ip| Family::of(ip) == family)
+        .collect();
+    if given.is_empty() { vec![first] } else { given }
+}
+
+/// Every address of every local interface: what the kernel answers ARP
+/// and Neighbor Solicitations for, and RSTs unexpected segments to.
+pub fn owned_addresses() -> Vec<IpAddr> {
+    interfaces()
+        .into_iter()
+        .flat_map(|i| i.addrs.into_iter().map(|(a, _)| a))
+        .collect()
 }
 
 /// Does `a/prefix` hold `b`?
@@ -548,7 +613,12 @@ fn pick_source(iface: &Interface, toward: IpAddr) -> Option<IpAddr> {
 
 /// Our own ARP (IPv4) or Neighbor Solicitation (IPv6): three requests a
 /// second apart, the first matching reply wins.
-pub fn resolve_mac(iface: &Interface, src: IpAddr, target: IpAddr) -> Result<MacAddr, LinkError> {
+pub fn resolve_mac(
+    iface: &Interface,
+    our_mac: MacAddr,
+    src: IpAddr,
+    target: IpAddr,
+) -> Result<MacAddr, LinkError> {
     let protocol = match target {
         IpAddr::V4(_) => ETH_P_ARP,
         IpAddr::V6(_) => libc::ETH_P_IPV6 as u16,
@@ -556,14 +626,19 @@ pub fn resolve_mac(iface: &Interface, src: IpAddr, target: IpAddr) -> Result<Mac
     let sock = PacketSocket::open(iface.index, protocol)
         .map_err(|e| LinkError::from_socket(e, &iface.name, "opening a neighbour socket"))?;
     sock.ignore_outgoing();
+    if our_mac != iface.mac {
+        sock.add_membership(iface.index, None).map_err(|e| {
+            LinkError::from_socket(e, &iface.name, "making the neighbour socket promiscuous")
+        })?;
+    }
     type Parse = Box<dyn Fn(&[u8]) -> Option<MacAddr>>;
     let (request, parse): (Vec<u8>, Parse) = match (src, target) {
         (IpAddr::V4(s), IpAddr::V4(t)) => (
-            arp::request(iface.mac, u32::from(s), u32::from(t)).to_vec(),
+            arp::request(our_mac, u32::from(s), u32::from(t)).to_vec(),
             Box::new(move |f: &[u8]| arp::reply_mac(f, u32::from(s), u32::from(t))),
         ),
         (IpAddr::V6(s), IpAddr::V6(t)) => (
-            nd::solicitation(iface.mac, s, t).to_vec(),
+            nd::solicitation(our_mac, s, t).to_vec(),
             Box::new(move |f: &[u8]| nd::advertisement_mac(f, s, t)),
         ),
         _ => unreachable!("source and gateway of one family"),
@@ -600,6 +675,20 @@ pub fn offline_plan(opts: &LinkOptions, targets: [Option<IpAddr>; 2]) -> LinkPla
         IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         IpAddr::V6(Ipv6Addr::UNSPECIFIED),
     ];
+    let families: [Option<FamilyPlan>; 2] = [0, 1].map(|i| {
+        targets[i].map(|_| FamilyPlan {
+            src: opts.source.first(Family::ALL[i]).unwrap_or(unspecified[i]),
+            gateway: None,
+            next_hop_mac: opts.router_mac[i].unwrap_or([0; 6]),
+            next_hop_source: NextHopSource::None,
+        })
+    });
+    let source_set: Sources = families
+        .iter()
+        .flatten()
+        .flat_map(|fp| chosen_sources(opts, Family::of(&fp.src), fp.src))
+        .collect();
+    let mac = opts.source_mac.unwrap_or([0; 6]);
     LinkPlan {
         iface: Interface {
             name: "offline".into(),
@@ -610,14 +699,9 @@ pub fn offline_plan(opts: &LinkOptions, targets: [Option<IpAddr>; 2]) -> LinkPla
             is_up: true,
             link_layer: LinkLayer::Ethernet,
         },
-        families: [0, 1].map(|i| {
-            targets[i].map(|_| FamilyPlan {
-                src: opts.source[i].unwrap_or(unspecified[i]),
-                gateway: None,
-                next_hop_mac: opts.router_mac[i].unwrap_or([0; 6]),
-                next_hop_source: NextHopSource::None,
-            })
-        }),
+        families,
+        source_set,
+        mac,
     }
 }
 
@@ -650,13 +734,20 @@ pub fn open_rx(
         afpacket::RX_BLOCK_COUNT
     };
     Ok(match kind {
-        LinkKind::AfPacket => RxLink::AfPacket(
-            afpacket::AfPacketRx::open(plan.iface.index, plan.iface.link_layer, filter, blocks)
-                .map_err(|e| {
-                    LinkError::from_socket(e, name, "opening an AF_PACKET receive ring")
-                })?,
-        ),
-        LinkKind::Pnet => RxLink::Pnet(pnet::open_rx(&plan.iface, filter)?),
+        LinkKind::AfPacket => {
+            let rx =
+                afpacket::AfPacketRx::open(plan.iface.index, plan.iface.link_layer, filter, blocks)
+                    .map_err(|e| {
+                        LinkError::from_socket(e, name, "opening an AF_PACKET receive ring")
+                    })?;
+            if plan.foreign_mac() {
+                rx.promiscuous(plan.iface.index).map_err(|e| {
+                    LinkError::from_socket(e, name, "making the receive ring promiscuous")
+                })?;
+            }
+            RxLink::AfPacket(rx)
+        }
+        LinkKind::Pnet => RxLink::Pnet(pnet::open_rx(&plan.iface, filter, plan.foreign_mac())?),
         LinkKind::Offline => RxLink::Offline(offline::OfflineRx),
     })
 }
@@ -787,6 +878,8 @@ mod tests {
                 }),
                 None,
             ],
+            source_set: [ip("198.19.255.165")].into_iter().collect(),
+            mac: [0; 6],
         };
         assert_eq!(
             plan.to_string(),
@@ -803,5 +896,31 @@ mod tests {
             e,
             "--router-mac needs a link layer, and interface wg0 has none (tun or WireGuard: bare IP packets): leave it out"
         );
+    }
+
+    #[test]
+    fn a_plan_keeps_every_given_source_of_the_families_scanned() {
+        let mut opts = LinkOptions {
+            source_mac: Some([2, 0x53, 0x53, 0x57, 13, 0x99]),
+            ..LinkOptions::default()
+        };
+        opts.source
+            .add_list("198.19.255.118-198.19.255.119,2001:2::5,2001:2::7")
+            .unwrap();
+        let p = offline_plan(&opts, [Some(ip("198.18.0.1")), Some(ip("2001:2::1"))]);
+        assert_eq!(
+            p.sources(),
+            [Some(ip("198.19.255.118")), Some(ip("2001:2::5"))]
+        );
+        assert_eq!(p.source_set, opts.source);
+        assert_eq!(p.frame_params(Family::V4, 64).unwrap().src_mac, p.mac);
+        assert!(p.foreign_mac());
+        // Only the families scanned; a family given none takes the one.
+        let p = offline_plan(&opts, [None, Some(ip("2001:2::1"))]);
+        assert_eq!(p.source_set.words(), ["2001:2::5", "2001:2::7"]);
+        let opts = LinkOptions::default();
+        let p = offline_plan(&opts, [Some(ip("198.18.0.1")), None]);
+        assert_eq!(p.source_set.words(), ["0.0.0.0"]);
+        assert!(!p.foreign_mac());
     }
 }

@@ -33,7 +33,11 @@ pub struct PnetRx {
 type Halves = (Box<dyn DataLinkSender>, Box<dyn DataLinkReceiver>);
 
 /// A pnet channel over our own socket, which gets `filter` first.
-fn channel(iface: &Interface, filter: &[bpf::Insn]) -> Result<Halves, LinkError> {
+fn channel(
+    iface: &Interface,
+    filter: &[bpf::Insn],
+    promiscuous: bool,
+) -> Result<Halves, LinkError> {
     // pnet's Linux channel is a SOCK_RAW socket whose frames would be bare
     // IP here, which the templates and the capture filter do not write.
     if let LinkLayer::BareIp { kind } = iface.link_layer {
@@ -49,6 +53,11 @@ fn channel(iface: &Interface, filter: &[bpf::Insn]) -> Result<Halves, LinkError>
         .map_err(|e| LinkError::from_socket(e, &iface.name, "opening a packet socket"))?;
     sock.grow_receive_buffer(RECEIVE_BUFFER);
     sock.ignore_outgoing();
+    if promiscuous {
+        sock.add_membership(iface.index, None).map_err(|e| {
+            LinkError::from_socket(e, &iface.name, "making a packet socket promiscuous")
+        })?;
+    }
     let ni = pnet_datalink::interfaces()
         .into_iter()
         .find(|i| i.index == iface.index)
@@ -79,15 +88,20 @@ fn channel(iface: &Interface, filter: &[bpf::Insn]) -> Result<Halves, LinkError>
 
 /// A sender; its channel's receiving half gets nothing (drop-all filter).
 pub fn open_tx(iface: &Interface) -> Result<PnetTx, LinkError> {
-    let (tx, _) = channel(iface, &bpf::drop_all())?;
+    let (tx, _) = channel(iface, &bpf::drop_all(), false)?;
     Ok(PnetTx {
         tx,
         buf: Box::new([0; FRAME_BUFFER]),
     })
 }
 
-pub fn open_rx(iface: &Interface, filter: &[bpf::Insn]) -> Result<PnetRx, LinkError> {
-    let (_, rx) = channel(iface, filter)?;
+/// `promiscuous`: our frames carry a MAC that is not the interface's.
+pub fn open_rx(
+    iface: &Interface,
+    filter: &[bpf::Insn],
+    promiscuous: bool,
+) -> Result<PnetRx, LinkError> {
+    let (_, rx) = channel(iface, filter, promiscuous)?;
     Ok(PnetRx { rx })
 }
 

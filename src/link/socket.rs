@@ -157,6 +157,29 @@ impl PacketSocket {
         let _ = self.set_int_option(libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1);
     }
 
+    /// Also receive frames the interface would not pass up on its own:
+    /// all of them (`None`: promiscuous, for replies to a `--source-mac`
+    /// that is not the interface's) or one multicast group's (a
+    /// solicited-node group we answer Neighbor Solicitations for). The
+    /// membership is this socket's: it ends when the socket closes.
+    pub fn add_membership(&self, ifindex: u32, multicast: Option<[u8; 6]>) -> io::Result<()> {
+        let mut address = [0u8; 8];
+        let (kind, alen) = match multicast {
+            None => (libc::PACKET_MR_PROMISC, 0),
+            Some(mac) => {
+                address[..6].copy_from_slice(&mac);
+                (libc::PACKET_MR_MULTICAST, 6)
+            }
+        };
+        let mreq = libc::packet_mreq {
+            mr_ifindex: ifindex as libc::c_int,
+            mr_type: kind as libc::c_ushort,
+            mr_alen: alen,
+            mr_address: address,
+        };
+        self.set_option(libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)
+    }
+
     pub fn send(&self, frame: &[u8]) -> io::Result<usize> {
         // SAFETY: frame is a live slice; send() reads at most frame.len() bytes.
         let n = unsafe { libc::send(self.fd.as_raw_fd(), frame.as_ptr().cast(), frame.len(), 0) };

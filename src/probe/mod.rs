@@ -19,6 +19,7 @@ pub mod udp;
 
 use crate::cookie::{CookieKey, Flow, ProbeKind};
 use crate::domain::{Family, OsFamily, Protocol, Reason, Record, State};
+use crate::link::source::Sources;
 use crate::wire::MacAddr;
 use crate::wire::reply::Reply;
 use crate::wire::template::FrameParams;
@@ -169,6 +170,9 @@ impl ScanPlan {
 /// What changes from one probe to the next; the engine fills it in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProbeFields {
+    /// Our address for this probe: one of the scan's sources in `dst`'s
+    /// family.
+    pub src: IpAddr,
     pub dst: IpAddr,
     pub proto: Protocol,
     pub src_port: u16,
@@ -210,17 +214,23 @@ impl SourcePorts {
     }
 }
 
-/// Our side of every flow: the per-run key, our address in each family
+/// Our side of every flow: the per-run key, our addresses in each family
 /// and our source ports. Replies are checked against this alone.
 #[derive(Clone, Debug)]
 pub struct Validator {
     key: CookieKey,
-    sources: [Option<IpAddr>; 2],
+    sources: Sources,
     ports: SourcePorts,
 }
 
 impl Validator {
+    /// With one source address per family.
     pub fn new(key: CookieKey, sources: [Option<IpAddr>; 2], ports: SourcePorts) -> Self {
+        Validator::for_sources(key, Sources::of(sources), ports)
+    }
+
+    /// With every source address the scan sends from.
+    pub fn for_sources(key: CookieKey, sources: Sources, ports: SourcePorts) -> Self {
         Validator {
             key,
             sources,
@@ -236,16 +246,16 @@ impl Validator {
         self.ports
     }
 
-    /// Our address in `family`, if the scan has targets there.
+    /// Our (first) address in `family`, if the scan has targets there.
     #[inline]
     pub fn source(&self, family: Family) -> Option<IpAddr> {
-        self.sources[family as usize]
+        self.sources.first(family)
     }
 
     /// Is `addr` one of our source addresses?
     #[inline]
     pub fn is_ours(&self, addr: IpAddr) -> bool {
-        self.sources[Family::of(&addr) as usize] == Some(addr)
+        self.sources.contains(addr)
     }
 
     #[inline]

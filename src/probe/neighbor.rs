@@ -145,6 +145,7 @@ mod tests {
             &t,
             &mut buf,
             &ProbeFields {
+                src: ip(us),
                 dst: ip(target),
                 proto: Protocol::Icmp,
                 src_port: 0,

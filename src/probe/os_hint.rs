@@ -248,10 +248,7 @@ impl Signature {
             DfRule::Any => true,
             DfRule::Set => s.dont_fragment,
         };
-        s.initial_ttl == self.initial_ttl
-            && window
-            && df
-            && self.layouts.contains(&layout)
+        s.initial_ttl == self.initial_ttl && window && df && self.layouts.contains(&layout)
     }
 }
 

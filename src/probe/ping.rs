@@ -283,7 +283,7 @@ impl ProbeModule for PingScan {
             _ => {}
         }
         let (ident, seq) = ident_seq(p.cookie);
-        let pseudo = frame.stamp(buf, p.dst, (p.cookie >> 48) as u32);
+        let pseudo = frame.stamp(buf, p.src, p.dst, (p.cookie >> 48) as u32);
         // ICMPv4's checksum covers the message alone; ICMPv6's the
         // pseudo-header too, which the template's sum already holds.
         let mut sum = match family {
@@ -387,6 +387,7 @@ mod tests {
             &t,
             &mut buf,
             &ProbeFields {
+                src: ip(us),
                 dst: ip(target),
                 proto: Protocol::Icmp,
                 src_port: sport,

@@ -140,7 +140,7 @@ impl ProbeModule for SynScan {
     #[inline(always)]
     fn write(&self, t: &FrameTemplate, buf: &mut [u8], p: &ProbeFields) -> usize {
         let seq = p.cookie as u32;
-        let mut sum = t.stamp(buf, p.dst, (p.cookie >> 32) as u32);
+        let mut sum = t.stamp(buf, p.src, p.dst, (p.cookie >> 32) as u32);
         let l4 = t.l4_offset();
         let tcp: &mut [u8; SYN_LEN] = (&mut buf[l4..l4 + SYN_LEN])
             .try_into()
@@ -245,6 +245,7 @@ pub(crate) mod tests {
             &t,
             &mut buf,
             &ProbeFields {
+                src: ip(us),
                 dst: ip(target),
                 proto: Protocol::Tcp,
                 variant: 0,
@@ -290,6 +291,7 @@ pub(crate) mod tests {
                     IpAddr::V6(_) => IpAddr::V6((u128::from(r) << 64 | u128::from(!r)).into()),
                 };
                 let mut f = ProbeFields {
+                    src: ip(us),
                     dst,
                     proto: Protocol::Tcp,
                     variant: 0,

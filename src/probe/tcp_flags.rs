@@ -145,7 +145,7 @@ impl ProbeModule for FlagScan {
     #[inline(always)]
     fn write(&self, t: &FrameTemplate, buf: &mut [u8], p: &ProbeFields) -> usize {
         let (seq, high) = (p.cookie as u32, (p.cookie >> 32) as u32);
-        let mut sum = t.stamp(buf, p.dst, high);
+        let mut sum = t.stamp(buf, p.src, p.dst, high);
         let l4 = t.l4_offset();
         let tcp: &mut [u8; HEADER_LEN] = (&mut buf[l4..l4 + HEADER_LEN])
             .try_into()
@@ -302,6 +302,7 @@ mod tests {
             &t,
             &mut buf,
             &ProbeFields {
+                src: ip(us),
                 dst: ip(them),
                 proto: Protocol::Tcp,
                 variant: 0,

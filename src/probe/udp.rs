@@ -312,7 +312,7 @@ impl ProbeModule for UdpScan {
     fn write(&self, t: &UdpTemplate, buf: &mut [u8], p: &ProbeFields) -> usize {
         let id = self.table.id(p.dst_port, p.variant);
         let frame = &t.frames[usize::from(id)];
-        let mut sum = frame.stamp(buf, p.dst, (p.cookie >> 32) as u32);
+        let mut sum = frame.stamp(buf, p.src, p.dst, (p.cookie >> 32) as u32);
         let l4 = frame.l4_offset();
         buf[l4..l4 + 2].copy_from_slice(&p.src_port.to_be_bytes());
         buf[l4 + 2..l4 + 4].copy_from_slice(&p.dst_port.to_be_bytes());
@@ -456,6 +456,7 @@ mod tests {
             &m.template(&params(us)),
             &mut buf,
             &ProbeFields {
+                src: ip(us),
                 dst: ip(them),
                 proto: Protocol::Udp,
                 variant,

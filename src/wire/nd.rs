@@ -1,6 +1,8 @@
 //! IPv6 Neighbor Discovery (RFC 4861): the solicitation we send to learn
-//! the next hop's MAC address, and the advertisement that answers it. The
-//! IPv6 counterpart of `arp.rs`.
+//! the next hop's MAC address, and the advertisement that answers it; and
+//! the other way round, a solicitation for a source address the machine
+//! does not own, and our advertisement for it. The IPv6 counterpart of
+//! `arp.rs`.
 
 use super::MacAddr;
 use super::checksum::{finish, sum_bytes};
@@ -100,13 +102,96 @@ pub struct Malformed;
 
 /// The MAC of the target link-layer address option among an
 /// advertisement's `opts` (RFC 4861 4.6.1), if it has one.
-pub fn target_ll(mut opts: &[u8]) -> Result<Option<MacAddr>, Malformed> {
+pub fn target_ll(opts: &[u8]) -> Result<Option<MacAddr>, Malformed> {
+    option(opts, OPT_TARGET_LL)
+}
+
+/// Ethernet (14) + IPv6 (40) + advertisement (24) + target link-layer option (8).
+pub const NA_FRAME_LEN: usize = 86;
+/// Advertisement flags (RFC 4861 4.4): an answer to a solicitation, and
+/// one that replaces what the asker had cached.
+const SOLICITED: u8 = 0x40;
+const OVERRIDE: u8 = 0x20;
+
+/// What a Neighbor Solicitation asks: who has `target`, from `src` (the
+/// unspecified address for duplicate address detection) at `src_mac` (its
+/// source link-layer option, else its Ethernet source).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Solicitation {
+    pub src: Ipv6Addr,
+    pub src_mac: MacAddr,
+    pub target: Ipv6Addr,
+}
+
+/// If `frame` is a Neighbor Solicitation (no extension headers, hop limit
+/// 255, code 0), what it asks.
+pub fn parse_solicitation(frame: &[u8]) -> Option<Solicitation> {
+    if frame.get(12..14)? != [0x86, 0xdd] {
+        return None;
+    }
+    let ip = frame.get(14..54)?;
+    if ip[0] >> 4 != 6 || ip[6] != ICMPV6 || ip[7] != HOP_LIMIT {
+        return None;
+    }
+    let payload_len = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+    let msg = frame.get(54..54 + payload_len)?;
+    if msg.len() < 24 || msg[0] != SOLICITATION || msg[1] != 0 {
+        return None;
+    }
+    let src = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[8..24]).ok()?);
+    let target = Ipv6Addr::from(<[u8; 16]>::try_from(&msg[8..24]).ok()?);
+    let src_mac = match option(&msg[24..], OPT_SOURCE_LL) {
+        Ok(Some(mac)) => mac,
+        Ok(None) => frame[6..12].try_into().ok()?,
+        Err(Malformed) => return None,
+    };
+    Some(Solicitation {
+        src,
+        src_mac,
+        target,
+    })
+}
+
+/// "`ns.target` is at `our_mac`": to the asker, solicited; to all nodes
+/// when the asker has no address yet (RFC 4861 7.2.4).
+pub fn advertisement(our_mac: MacAddr, ns: &Solicitation) -> [u8; NA_FRAME_LEN] {
+    let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+    let (dst, dst_mac, flags) = if ns.src.is_unspecified() {
+        (all_nodes, [0x33, 0x33, 0, 0, 0, 1], OVERRIDE)
+    } else {
+        (ns.src, ns.src_mac, SOLICITED | OVERRIDE)
+    };
+    let mut f = [0u8; NA_FRAME_LEN];
+    f[0..6].copy_from_slice(&dst_mac);
+    f[6..12].copy_from_slice(&our_mac);
+    f[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
+    let ip = &mut f[14..54];
+    ip[0] = 0x60;
+    ip[4..6].copy_from_slice(&32u16.to_be_bytes());
+    ip[6] = ICMPV6;
+    ip[7] = HOP_LIMIT;
+    ip[8..24].copy_from_slice(&ns.target.octets());
+    ip[24..40].copy_from_slice(&dst.octets());
+    let msg = &mut f[54..86];
+    msg[0] = ADVERTISEMENT;
+    msg[4] = flags;
+    msg[8..24].copy_from_slice(&ns.target.octets());
+    msg[24] = OPT_TARGET_LL;
+    msg[25] = 1; // length in units of 8 bytes
+    msg[26..32].copy_from_slice(&our_mac);
+    let sum = icmpv6_checksum(ns.target, dst, &f[54..86]);
+    f[56..58].copy_from_slice(&sum.to_be_bytes());
+    f
+}
+
+/// The MAC of the link-layer address option of `kind` among `opts`.
+fn option(mut opts: &[u8], kind: u8) -> Result<Option<MacAddr>, Malformed> {
     while opts.len() >= 8 {
         let len = usize::from(opts[1]) * 8;
         if len == 0 || len > opts.len() {
             return Err(Malformed);
         }
-        if opts[0] == OPT_TARGET_LL {
+        if opts[0] == kind {
             return Ok(Some(opts[2..8].try_into().expect("6 bytes")));
         }
         opts = &opts[len..];
@@ -204,5 +289,67 @@ mod tests {
         let mut routed = answer(us(), gw(), true);
         routed[21] = 254;
         assert_eq!(advertisement_mac(&routed, us(), gw()), None);
+    }
+
+    #[test]
+    fn a_solicitation_parsed_and_advertised_field_by_field() {
+        // The namespace asks for our (unowned) source `us()`.
+        let ns_frame = solicitation(GW_MAC, gw(), us());
+        let ns = parse_solicitation(&ns_frame).unwrap();
+        assert_eq!(
+            ns,
+            Solicitation {
+                src: gw(),
+                src_mac: GW_MAC,
+                target: us()
+            }
+        );
+        let na = advertisement(OUR_MAC, &ns);
+        let p = SlicedPacket::from_ethernet(&na).unwrap();
+        let Some(etherparse::LinkSlice::Ethernet2(eth)) = &p.link else {
+            panic!()
+        };
+        assert_eq!(eth.destination(), GW_MAC);
+        assert_eq!(eth.source(), OUR_MAC);
+        let Some(etherparse::NetSlice::Ipv6(ip)) = &p.net else {
+            panic!()
+        };
+        assert_eq!(ip.header().hop_limit(), 255);
+        assert_eq!(ip.header().source_addr(), us());
+        assert_eq!(ip.header().destination_addr(), gw());
+        let Some(TransportSlice::Icmpv6(icmp)) = p.transport else {
+            panic!("not ICMPv6")
+        };
+        assert!(icmp.is_checksum_valid(us().octets(), gw().octets()));
+        let Icmpv6Type::NeighborAdvertisement(h) = icmp.icmp_type() else {
+            panic!("{:?}", icmp.icmp_type())
+        };
+        assert!(h.solicited && h.r#override && !h.router);
+        assert_eq!(&icmp.payload()[..16], &us().octets());
+        assert_eq!(&icmp.payload()[16..24], &[2, 1, 2, 0, 0, 0, 0, 1]);
+        // Exactly what the asker's own resolver takes from a neighbour.
+        assert_eq!(advertisement_mac(&na, gw(), us()), Some(OUR_MAC));
+        // Duplicate address detection: from ::, answered to all nodes.
+        let dad = Solicitation {
+            src: Ipv6Addr::UNSPECIFIED,
+            ..ns
+        };
+        let na = advertisement(OUR_MAC, &dad);
+        assert_eq!(&na[0..6], &[0x33, 0x33, 0, 0, 0, 1]);
+        assert_eq!(advertisement_mac(&na, gw(), us()), Some(OUR_MAC));
+        assert_eq!(na[54 + 4], 0x20, "override, not solicited");
+        // Advertisements, routed or cut short solicitations are not asked.
+        assert_eq!(parse_solicitation(&answer(us(), gw(), true)), None);
+        let mut routed = ns_frame;
+        routed[21] = 64;
+        assert_eq!(parse_solicitation(&routed), None);
+        for cut in 0..ns_frame.len() - 8 {
+            assert_eq!(parse_solicitation(&ns_frame[..cut]), None, "cut {cut}");
+        }
+        // No source link-layer option: the Ethernet source answers.
+        let mut bare = ns_frame.to_vec();
+        bare.truncate(78);
+        bare[18..20].copy_from_slice(&24u16.to_be_bytes());
+        assert_eq!(parse_solicitation(&bare).unwrap().src_mac, GW_MAC);
     }
 }

@@ -1,14 +1,16 @@
 //! Frame templates: Ethernet + IPv4 or IPv6 + a transport header, built
 //! once per address family, then copied and patched for every probe.
 //!
-//! The template owns what is the same for every probe of a run (MACs, our
-//! address, TTL, the transport header a probe module built) and the partial
-//! checksums of all of it. `stamp` copies it into a frame buffer, writes
-//! the destination and the IP ID (IPv4) or flow label (IPv6), fixes the
-//! IPv4 header checksum, and returns the transport checksum's running sum
-//! with the pseudo-header complete; the probe module adds its own changing
-//! fields (ports, sequence numbers...) to that sum and writes the result.
-//! No header is re-read or re-summed per probe.
+//! The template owns what is the same for every probe of a run (MACs, TTL,
+//! the transport header a probe module built) and the partial checksums of
+//! all of it. `stamp` copies it into a frame buffer, writes both addresses
+//! (a scan may spread its probes over several source addresses) and the
+//! IP ID (IPv4) or flow label (IPv6), fixes the IPv4 header checksum, and
+//! returns the transport checksum's running sum with the pseudo-header
+//! complete; the probe module adds its own changing fields (ports,
+//! sequence numbers...) to that sum and writes the result. No header is
+//! re-read or re-summed per probe: the addresses are added to the partial
+//! sums as words.
 
 use super::MacAddr;
 use super::checksum::{add_u32, finish, sum_bytes};
@@ -34,7 +36,8 @@ const ETHERTYPE_IPV6: u16 = 0x86dd;
 pub struct FrameParams {
     pub src_mac: MacAddr,
     pub dst_mac: MacAddr,
-    /// Our address; its family is the template's.
+    /// Our (first) address; its family is the template's. Each probe
+    /// names its own source to `stamp`.
     pub src: IpAddr,
     /// IPv4 TTL or IPv6 hop limit.
     pub ttl: u8,
@@ -48,10 +51,10 @@ pub struct FrameTemplate {
     family: Family,
     /// Offset of the transport header.
     l4: usize,
-    /// IPv4: sum of the header with ID, checksum and destination zeroed.
+    /// IPv4: sum of the header with ID, checksum and both addresses zeroed.
     ip_partial: u32,
-    /// Pseudo-header without the destination, plus the transport bytes
-    /// as the module built them (its changing fields zero).
+    /// Pseudo-header without the addresses, plus the transport bytes as
+    /// the module built them (its changing fields zero).
     l4_partial: u32,
 }
 
@@ -73,7 +76,7 @@ impl FrameTemplate {
         // A frame never shorter than the IP header it must hold.
         debug_assert!(len > ETH_LEN + ip_len);
         let l4_len = transport.len() as u32;
-        let mut l4_partial = u32::from(protocol) + l4_len + sum_bytes(transport);
+        let l4_partial = u32::from(protocol) + l4_len + sum_bytes(transport);
         let ip_partial;
         match p.src {
             IpAddr::V4(src) => {
@@ -89,8 +92,10 @@ impl FrameTemplate {
                 ip.dont_fragment = true;
                 ip.header_checksum = 0;
                 bytes[ETH_LEN..ETH_LEN + IPV4_LEN].copy_from_slice(&ip.to_bytes());
-                ip_partial = sum_bytes(&bytes[ETH_LEN..ETH_LEN + IPV4_LEN]);
-                l4_partial = add_u32(l4_partial, u32::from(src));
+                // The sums leave the source out: `stamp` adds each probe's.
+                let mut header = ip.to_bytes();
+                header[12..16].fill(0);
+                ip_partial = sum_bytes(&header);
             }
             IpAddr::V6(src) => {
                 bytes[12..14].copy_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
@@ -105,7 +110,6 @@ impl FrameTemplate {
                 };
                 bytes[ETH_LEN..ETH_LEN + IPV6_LEN].copy_from_slice(&ip.to_bytes());
                 ip_partial = 0;
-                l4_partial += sum_bytes(&src.octets());
             }
         }
         let l4 = ETH_LEN + ip_len;
@@ -138,11 +142,12 @@ impl FrameTemplate {
         self.l4
     }
 
-    /// Copies the template into `buf` (at least `len()` bytes) addressed to
-    /// `dst`, with `ip_id` as the IPv4 identification or the low 20 bits of
-    /// the IPv6 flow label. Returns the transport checksum sum so far.
+    /// Copies the template into `buf` (at least `len()` bytes) from `src`
+    /// to `dst` (both of the template's family), with `ip_id` as the IPv4
+    /// identification or the low 20 bits of the IPv6 flow label. Returns
+    /// the transport checksum sum so far.
     #[inline(always)]
-    pub fn stamp(&self, buf: &mut [u8], dst: IpAddr, ip_id: u32) -> u32 {
+    pub fn stamp(&self, buf: &mut [u8], src: IpAddr, dst: IpAddr, ip_id: u32) -> u32 {
         // A copy of a constant size compiles to a few vector moves; most
         // templates are short and most buffers roomy enough for it.
         if self.len <= SHORTER && buf.len() >= SHORTER {
@@ -152,35 +157,42 @@ impl FrameTemplate {
         } else {
             buf[..self.len].copy_from_slice(&self.bytes[..self.len]);
         }
-        match dst {
-            IpAddr::V4(dst) => {
+        match (src, dst) {
+            (IpAddr::V4(src), IpAddr::V4(dst)) => {
                 debug_assert_eq!(self.family, Family::V4);
                 let ip: &mut [u8; IPV4_LEN] = (&mut buf[ETH_LEN..ETH_LEN + IPV4_LEN])
                     .try_into()
                     .expect("20 bytes");
-                let dst = u32::from(dst);
+                let (src, dst) = (u32::from(src), u32::from(dst));
                 let id = ip_id as u16;
                 ip[4..6].copy_from_slice(&id.to_be_bytes());
+                ip[12..16].copy_from_slice(&src.to_be_bytes());
                 ip[16..20].copy_from_slice(&dst.to_be_bytes());
-                let ip_sum = add_u32(self.ip_partial + u32::from(id), dst);
+                let both = add_u32(add_u32(0, src), dst);
+                let ip_sum = add_u32(self.ip_partial + u32::from(id), both);
                 ip[10..12].copy_from_slice(&finish(ip_sum).to_be_bytes());
-                add_u32(self.l4_partial, dst)
+                add_u32(self.l4_partial, both)
             }
-            IpAddr::V6(dst) => {
+            (IpAddr::V6(src), IpAddr::V6(dst)) => {
                 debug_assert_eq!(self.family, Family::V6);
                 let ip: &mut [u8; IPV6_LEN] = (&mut buf[ETH_LEN..ETH_LEN + IPV6_LEN])
                     .try_into()
                     .expect("40 bytes");
                 let first_word = 0x6000_0000 | (ip_id & 0x000f_ffff);
                 ip[0..4].copy_from_slice(&first_word.to_be_bytes());
-                let dst = u128::from(dst);
+                let (src, dst) = (u128::from(src), u128::from(dst));
+                ip[8..24].copy_from_slice(&src.to_be_bytes());
                 ip[24..40].copy_from_slice(&dst.to_be_bytes());
                 let mut sum = self.l4_partial;
-                sum = add_u32(sum, (dst >> 96) as u32);
-                sum = add_u32(sum, (dst >> 64) as u32);
-                sum = add_u32(sum, (dst >> 32) as u32);
-                add_u32(sum, dst as u32)
+                for word in [src, dst] {
+                    sum = add_u32(sum, (word >> 96) as u32);
+                    sum = add_u32(sum, (word >> 64) as u32);
+                    sum = add_u32(sum, (word >> 32) as u32);
+                    sum = add_u32(sum, word as u32);
+                }
+                sum
             }
+            _ => panic!("a probe's source and destination are of one family"),
         }
     }
 }
@@ -201,8 +213,14 @@ mod tests {
 
     /// A UDP header with a payload as the "transport" (ports and
     /// checksum zero), completed here the way a module would.
-    fn finish_udp(t: &FrameTemplate, buf: &mut [u8], dst: IpAddr, sport: u16) -> usize {
-        let mut sum = t.stamp(buf, dst, 0x12345);
+    fn finish_udp(
+        t: &FrameTemplate,
+        buf: &mut [u8],
+        src: IpAddr,
+        dst: IpAddr,
+        sport: u16,
+    ) -> usize {
+        let mut sum = t.stamp(buf, src, dst, 0x12345);
         let l4 = t.l4_offset();
         buf[l4..l4 + 2].copy_from_slice(&sport.to_be_bytes());
         sum += u32::from(sport);
@@ -217,23 +235,33 @@ mod tests {
         udp[2..4].copy_from_slice(&53u16.to_be_bytes());
         udp[4..6].copy_from_slice(&(8 + payload.len() as u16).to_be_bytes());
         udp.extend_from_slice(payload);
-        for (src, dst) in [
-            ("198.19.255.1", "198.18.4.7"),
-            ("198.19.255.1", "255.255.255.255"),
-            ("2001:2:0:ff03::1", "2001:2:0:300::1abc"),
+        // The template's own source, and others a probe may name instead
+        // (the checksums must follow either way).
+        for (template_src, src, dst) in [
+            ("198.19.255.1", "198.19.255.1", "198.18.4.7"),
+            ("198.19.255.1", "198.19.255.1", "255.255.255.255"),
+            ("198.19.255.1", "198.19.255.119", "198.18.4.7"),
+            ("198.19.255.1", "255.255.255.254", "255.255.255.255"),
+            ("2001:2:0:ff03::1", "2001:2:0:ff03::1", "2001:2:0:300::1abc"),
             (
+                "2001:2:0:ff03::1",
                 "2001:2:0:ff03::1",
                 "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
             ),
+            (
+                "2001:2:0:ff03::1",
+                "ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe",
+                "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+            ),
         ] {
-            let p = params(src);
+            let p = params(template_src);
             let t = FrameTemplate::new(&p, 17, &udp);
-            let dst: IpAddr = dst.parse().unwrap();
+            let (src, dst): (IpAddr, IpAddr) = (src.parse().unwrap(), dst.parse().unwrap());
             let mut buf = [0xaau8; 200];
-            let n = finish_udp(&t, &mut buf, dst, 40000);
+            let n = finish_udp(&t, &mut buf, src, dst, 40000);
             let mut want = Vec::new();
             let b = PacketBuilder::ethernet2(p.src_mac, p.dst_mac);
-            match (p.src, dst) {
+            match (src, dst) {
                 (IpAddr::V4(s), IpAddr::V4(d)) => {
                     let mut ip =
                         Ipv4Header::new(0, 61, IpNumber::UDP, s.octets(), d.octets()).unwrap();
@@ -270,7 +298,12 @@ mod tests {
         let t = FrameTemplate::new(&params("198.19.255.1"), 6, &[0; 20]);
         let mut small = [0u8; 53];
         let r = std::panic::catch_unwind(move || {
-            t.stamp(&mut small, "198.18.0.1".parse().unwrap(), 0);
+            t.stamp(
+                &mut small,
+                "198.19.255.1".parse().unwrap(),
+                "198.18.0.1".parse().unwrap(),
+                0,
+            );
         });
         assert!(r.is_err());
     }

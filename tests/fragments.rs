@@ -206,8 +206,8 @@ fn fragmented_syn_scans_equal_the_unfragmented_truth() {
     ) else {
         return;
     };
-    // 65,536 probes; at 20,000 frames a second -f takes 16 s.
-    for shape in [&["-f"][..], &["-ff"], &["--mtu", "16"]] {
+    // 65,536 probes twice; at 20,000 frames a second -f takes 33 s.
+    for (shape, pieces) in [(&["-f"][..], 5), (&["-ff"], 3), (&["--mtu", "16"], 3)] {
         let out = dir.join("frag.csv");
         let args: Vec<&str> = [lab.block(), "-p", lab.ports(), "--rate", "20000"]
             .into_iter()
@@ -216,6 +216,12 @@ fn fragmented_syn_scans_equal_the_unfragmented_truth() {
             .collect();
         let (got, log) = scan_csv(&lab, "tcp", &args, &out);
         assert!(got == truth, "{shape:?}: {}\n{log}", diff(&got, &truth));
+        // A 36-byte SYN in 8- or 16-byte pieces, every attempt.
+        let carried = format!(
+            "fragments {} frames on the wire carried those 131072 probes",
+            131072 * pieces
+        );
+        assert!(log.contains(&carried), "{shape:?}: {log}");
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -322,15 +328,24 @@ fn data_length_scans_equal_the_truth() {
     let Some((lab, truth, dir)) = lab_test("data_length_scans_equal_the_truth", LAB, None) else {
         return;
     };
-    // With and without fragments: a RST acknowledges the data too.
-    for extra in [&["--data-length", "40"][..], &["--data-length", "9", "-ff"]] {
-        let args: Vec<&str> = [lab.block(), "-p", lab.ports(), "--rate", "20000"]
-            .into_iter()
-            .chain(["--wait", "1"])
+    // Both families, then IPv4 fragments: a RST acknowledges the data too.
+    let both = lab.truth_of("all");
+    for (blocks, extra, truth) in [
+        (
+            &[lab.block(), lab.block6()][..],
+            &["--data-length", "40"][..],
+            &both,
+        ),
+        (&[lab.block()], &["--data-length", "9", "-ff"], &truth),
+    ] {
+        let args: Vec<&str> = blocks
+            .iter()
+            .copied()
+            .chain(["-p", lab.ports(), "--rate", "20000", "--wait", "1"])
             .chain(extra.iter().copied())
             .collect();
         let (got, log) = scan_csv(&lab, "tcp", &args, &dir.join("data.csv"));
-        assert!(got == truth, "{extra:?}: {}\n{log}", diff(&got, &truth));
+        assert!(got == *truth, "{extra:?}: {}\n{log}", diff(&got, truth));
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
@@ -340,11 +355,11 @@ fn badsum_probes_draw_no_answer_at_all() {
     let Some((lab, _, dir)) = lab_test("badsum_probes_draw_no_answer_at_all", LAB, None) else {
         return;
     };
-    // TCP and UDP, the daemons' host among the targets.
-    let targets = format!("{}/22", lab.base4());
-    let tcp = lab.within(&lab.truth(), 1024);
+    // TCP and UDP, both families, the daemons' hosts among the targets.
+    let targets = lab.first_hosts(1024);
+    let tcp = lab.within(&lab.truth_of("all"), 1024);
     let udp = lab.within(
-        &lab.truth_for(&["--family", "4", "--scan", "udp", "--silent"]),
+        &lab.truth_for(&["--family", "all", "--scan", "udp", "--silent"]),
         1024,
     );
     let answered = |r: &Results| r.values().filter(|(_, why)| why != "no-response").count();

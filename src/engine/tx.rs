@@ -318,6 +318,7 @@ impl<M: ProbeModule> TxThread<'_, M> {
             })?;
             latency.saturating_record(started.elapsed().as_nanos() as u64);
             counters.sent.add(n as u64);
+            counters.fragments.add(frames as u64);
             watermark.set(schedule.originals_done_below());
             left -= n as u64;
         }
@@ -467,6 +468,7 @@ mod tests {
         let probes = 64 * 2;
         assert_eq!(counters.sent.get(), probes as u64);
         assert_eq!(link.frames.len(), probes * 6);
+        assert_eq!(counters.fragments.get(), probes as u64 * 6);
         let mut seen = HashSet::new();
         for probe in link.frames.chunks(6) {
             let mut data = Vec::new();

@@ -30,6 +30,8 @@ pub enum Takes {
     Value(&'static str),
     /// `--name` alone.
     Switch,
+    /// `-f`, `-ff`...: how many times it is given.
+    Count,
     /// Positional targets.
     Targets,
 }
@@ -107,7 +109,7 @@ fn paths(p: &[PathBuf]) -> Vec<String> {
 }
 
 use Scope::{CommandLine, Identity, Run};
-use Takes::{Switch, Targets, Value};
+use Takes::{Count, Switch, Targets, Value};
 
 /// Every option synsweep has, in the order `--echo` prints them.
 pub static OPTIONS: &[Opt] = &[
@@ -545,6 +547,46 @@ pub static OPTIONS: &[Opt] = &[
         )
     },
     Opt {
+        short: Some('f'),
+        conflicts: &["mtu"],
+        ..opt(
+            "fragment",
+            Count,
+            CommandLine,
+            "Send each IPv4 probe as fragments of 8 bytes of data (-ff: 16), as nmap's -f; --rate counts fragments (frames on the wire). Not with IPv6 targets or --banners",
+        )
+    },
+    Opt {
+        effective: |c| c.shaping.fragment.map(one).unwrap_or_default(),
+        ..opt(
+            "mtu",
+            Value("N"),
+            Run,
+            "Send each IPv4 probe as fragments of N bytes of data (a multiple of 8), as nmap's --mtu; --rate counts fragments",
+        )
+    },
+    Opt {
+        effective: |c| match c.shaping.data.len() {
+            0 => vec![],
+            n => one(n),
+        },
+        ..opt(
+            "data-length",
+            Value("N"),
+            Run,
+            "Append N random bytes (drawn once per run, 0-1400) to every TCP probe and to UDP probes without a payload of their own",
+        )
+    },
+    Opt {
+        effective: |c| when(c.shaping.badsum),
+        ..opt(
+            "badsum",
+            Switch,
+            Run,
+            "Send TCP and UDP probes with a wrong checksum: real stacks drop them, so an answer comes from a firewall or middlebox",
+        )
+    },
+    Opt {
         effective: |c| {
             one(match c.link_kind {
                 crate::link::LinkKind::Pnet => "pnet",
@@ -696,6 +738,7 @@ pub fn command() -> clap::Command {
                     });
             }
             Switch => a = a.long(o.name).action(ArgAction::SetTrue),
+            Count => a = a.long(o.name).action(ArgAction::Count),
         }
         if let Some(s) = o.short {
             a = a.short(s);
@@ -728,6 +771,11 @@ impl Args {
 
     pub fn flag(&self, name: &str) -> bool {
         self.0.get_flag(name)
+    }
+
+    /// How many times a `Count` option was given.
+    pub fn count(&self, name: &str) -> u8 {
+        self.0.get_count(name)
     }
 }
 
@@ -795,7 +843,7 @@ pub fn option_kind(name: &str) -> Option<OptionKind> {
     Some(match (o.scope, o.takes) {
         (CommandLine, _) => return None,
         (_, Targets) => OptionKind::Target,
-        (_, Switch) => OptionKind::Switch,
+        (_, Switch | Count) => OptionKind::Switch,
         (_, Value(_)) => OptionKind::Value,
     })
 }

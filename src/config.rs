@@ -21,6 +21,7 @@ use crate::service::hello::HelloMap;
 use crate::service::probes::ServiceDb;
 use crate::targets::grammar::{self, Origin, PortRange};
 use crate::targets::{PortEntry, ProbeSpace, TargetSource, TargetSpec};
+use crate::wire::shape::{MAX_DATA_LENGTH, MAX_FRAGMENT_DATA, Shaping};
 use crate::wire::{MacAddr, parse_mac};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -301,6 +302,8 @@ pub struct Config {
     pub benchmark: bool,
     pub source_ports: SourcePorts,
     pub ttl: u8,
+    /// `--data-length`, `--badsum`, `-f`/`--mtu`.
+    pub shaping: Shaping,
     pub shard: Shard,
     /// Where to keep the checkpoint; `None`: no checkpoint.
     pub checkpoint: Option<PathBuf>,
@@ -340,6 +343,7 @@ impl Config {
         let banners = banners(a, &scan, discovery.as_ref().is_some_and(|d| !d.then_ports))?;
         let os_hints = os_hints(a, &scan, discovery.as_ref().is_some_and(|d| !d.then_ports))?;
         let (targets, space) = targets(a, &scan, &udp_payloads, discovery.as_ref())?;
+        let shaping = shaping(a, &space, banners.is_some())?;
         let report_silence = match &discovery {
             Some(d) if !d.then_ports => false,
             _ => silence(&scan, show, &space)?,
@@ -403,6 +407,7 @@ impl Config {
             benchmark: a.flag("benchmark"),
             source_ports: source_ports(a.get("source-port").unwrap_or("61000-61255"))?,
             ttl: parse_in_range("ttl", a.get("ttl").unwrap_or("64"), 1, 255)?,
+            shaping,
             shard,
             checkpoint,
             checkpoint_given: a.get("checkpoint").map(PathBuf::from),
@@ -448,6 +453,46 @@ where
         return fail(format!("--{name}: {v} is out of range: give {accepted}"));
     }
     Ok(v)
+}
+
+/// nmap's packet shaping: `-f`/`--mtu`, `--data-length`, `--badsum`.
+fn shaping(a: &Args, space: &ProbeSpace, banners: bool) -> Result<Shaping, CliError> {
+    let fragment = match (a.count("fragment"), a.get("mtu")) {
+        (0, None) => None,
+        (0, Some(s)) => match s.trim().parse::<u16>() {
+            Ok(n) if n > 0 && n % 8 == 0 && n <= MAX_FRAGMENT_DATA => Some(n),
+            _ => {
+                return fail(format!(
+                    "--mtu: {s:?} is not a fragment size: give a multiple of 8 from 8 to {MAX_FRAGMENT_DATA}"
+                ));
+            }
+        },
+        // -f is 8 bytes, each more -f another 8, as nmap counts them.
+        (times, _) => Some((u16::from(times) * 8).min(MAX_FRAGMENT_DATA)),
+    };
+    if fragment.is_some() {
+        if banners {
+            return fail(
+                "-f/--mtu: banner mode's sessions are not fragmented: drop --banners or the fragmenting".into(),
+            );
+        }
+        if space.first_hosts().1.is_some() {
+            return fail(
+                "-f/--mtu fragment IPv4 only: an IPv6 first fragment must hold the whole transport header (RFC 8200), which leaves nothing to split; scan the IPv6 targets without -f/--mtu".into(),
+            );
+        }
+    }
+    let data_length = parse_in_range::<usize>(
+        "data-length",
+        a.get("data-length").unwrap_or("0"),
+        0,
+        MAX_DATA_LENGTH,
+    )?;
+    Ok(Shaping {
+        data: (0..data_length).map(|_| rand::random()).collect(),
+        badsum: a.flag("badsum"),
+        fragment,
+    })
 }
 
 fn seconds(name: &str, s: &str, lo: f64, hi: f64) -> Result<Duration, CliError> {

@@ -236,7 +236,10 @@ fn open_link<M: ProbeModule>(
     );
     let rx = link::open_rx(config.link_kind, &plan, &filter, config.banners.is_some())?;
     let txs = (0..config.tx_threads)
-        .map(|_| link::open_tx(config.link_kind, &plan, module.max_frame_len()))
+        .map(|_| {
+            let frame = module.max_frame_len() + config.shaping.growth();
+            link::open_tx(config.link_kind, &plan, frame)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(OpenLink { plan, txs, rx })
 }
@@ -397,7 +400,8 @@ fn run_pass<M: ProbeModule>(
         key.clone(),
         link.plan.source_set.clone(),
         config.source_ports,
-    );
+    )
+    .with_tcp_data(config.shaping.data.len());
     let send = send_plan(config, link.txs.len() as u64);
     announce(config, &link);
     let (planned, whole) = (send.planned, send.whole);
@@ -415,6 +419,7 @@ fn run_pass<M: ProbeModule>(
     if let Some(n) = neighbors {
         maker = maker.with_neighbors(n);
     }
+    maker = maker.with_shaping(&config.shaping);
     let banner_kit = match &config.banners {
         Some(b) => Some(BannerKit::open(config, b, &link.plan)?),
         None => None,

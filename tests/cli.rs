@@ -670,3 +670,96 @@ fn bad_source_addresses_and_macs_are_one_line_naming_them() {
     assert!(text.contains("source-mac = 02:53:53:57:0d:99\n"), "{text}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Packet shaping's bad values: one line naming the option and what it
+/// accepts, exit 2, the output untouched.
+#[test]
+fn bad_shaping_values_are_one_line_exit_2() {
+    let dir = temp_dir("badshaping");
+    let out = dir.join("results.txt");
+    std::fs::write(&out, "precious\n").unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--mtu", "0"],
+            r#"synsweep: --mtu: "0" is not a fragment size: give a multiple of 8 from 8 to 1480"#,
+        ),
+        (
+            &["--mtu", "12"],
+            r#"synsweep: --mtu: "12" is not a fragment size: give a multiple of 8"#,
+        ),
+        (
+            &["--mtu", "junk"],
+            r#"synsweep: --mtu: "junk" is not a fragment size"#,
+        ),
+        (
+            &["--mtu", "1488"],
+            r#"synsweep: --mtu: "1488" is not a fragment size"#,
+        ),
+        (
+            &["--data-length", "1401"],
+            "synsweep: --data-length: 1401 is out of range: give 0-1400",
+        ),
+        (&["--data-length", "-3"], "unexpected argument '-3'"),
+        (
+            &["-f", "--banners"],
+            "synsweep: -f/--mtu: banner mode's sessions are not fragmented",
+        ),
+        (
+            &["--mtu", "16", "-sV"],
+            "synsweep: -f/--mtu: banner mode's sessions are not fragmented",
+        ),
+        (&["-f", "--mtu", "16"], "--mtu"),
+        (
+            &["-ff", "2001:2::1"],
+            "synsweep: -f/--mtu fragment IPv4 only",
+        ),
+    ];
+    for (extra, want) in cases {
+        let o = run(synsweep()
+            .args(["198.18.0.0/24", "-p", "80"])
+            .args(*extra)
+            .args(["-o", out.to_str().unwrap()]));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {e}");
+        assert_eq!(e.lines().count(), 1, "{extra:?}: {e}");
+        assert!(e.contains(want), "{extra:?}: {e}");
+        assert!(o.stdout.is_empty());
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "precious\n");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `-f` counts (`-ff` is 16 bytes), is written back as `--mtu`, and the
+/// shaping options leave the probe list alone.
+#[test]
+fn shaping_options_echo_back_and_keep_the_probe_list() {
+    let echo = |extra: &[&str]| {
+        let o = run(synsweep()
+            .args(["198.18.0.0/24", "-p", "80", "--seed", "7", "--echo"])
+            .args(extra));
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    assert!(echo(&["-f"]).lines().any(|l| l == "mtu = 8"));
+    assert!(echo(&["-ff"]).lines().any(|l| l == "mtu = 16"));
+    assert!(echo(&["-f", "-f"]).lines().any(|l| l == "mtu = 16"));
+    let e = echo(&["--mtu", "24", "--data-length", "30", "--badsum"]);
+    for line in ["mtu = 24", "data-length = 30", "badsum = true"] {
+        assert!(e.lines().any(|l| l == line), "{line}: {e}");
+    }
+    assert!(!echo(&[]).contains("mtu"));
+    let plain = list(&["198.18.0.0/24", "-p", "22,80", "--seed", "3"]);
+    let shaped = list(&[
+        "198.18.0.0/24",
+        "-p",
+        "22,80",
+        "--seed",
+        "3",
+        "-ff",
+        "--data-length",
+        "9",
+        "--badsum",
+    ]);
+    assert_eq!(plain, shaped);
+    assert_eq!(plain.len(), 512);
+}

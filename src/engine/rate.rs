@@ -137,6 +137,15 @@ impl<C: Clock> Pacer<C> {
             }
         }
     }
+
+    /// After `acquire` granted `granted` frames, `used` went: the rest is
+    /// given back, or the excess (a probe cut into more fragments than
+    /// were left) is owed and waited out by the next `acquire`.
+    pub fn settle(&mut self, granted: usize, used: usize) {
+        if self.per_ns.is_some() {
+            self.tokens += granted as f64 - used as f64;
+        }
+    }
 }
 
 #[cfg(test)]

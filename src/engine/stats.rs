@@ -42,6 +42,9 @@ pub struct Counters {
     pub dropped: Padded,
     /// Frames the kernel dropped because our receive buffer was full.
     pub kernel_dropped: Padded,
+    /// With `-f`/`--mtu`: the frames (fragments) the probes counted in
+    /// `sent` left as.
+    pub fragments: Padded,
     /// Distinct results by state, in `State::ALL` order.
     pub found: [Padded; State::COUNT],
     /// Banner mode: segments of sessions (after their handshake).
@@ -99,6 +102,7 @@ pub struct Summary {
     pub duplicates: u64,
     pub dropped: u64,
     pub kernel_dropped: u64,
+    pub fragments: u64,
     pub found: [u64; State::COUNT],
     pub send_time: Duration,
     pub elapsed: Duration,
@@ -125,6 +129,7 @@ impl Summary {
             duplicates: c.duplicates.get(),
             dropped: c.dropped.get(),
             kernel_dropped: c.kernel_dropped.get(),
+            fragments: c.fragments.get(),
             found: c.found_counts(),
             send_time,
             elapsed,
@@ -149,6 +154,13 @@ impl Summary {
             self.send_time.as_secs_f64(),
             human_rate(self.send_rate())
         );
+        if self.fragments > 0 {
+            let _ = writeln!(
+                s,
+                "fragments {} frames on the wire carried those {} probes (-f/--mtu)",
+                self.fragments, self.sent
+            );
+        }
         let _ = writeln!(
             s,
             "received  {} frames: {} valid, {} duplicate, {} dropped; {} lost in the kernel (buffer full)",

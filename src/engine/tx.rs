@@ -17,6 +17,7 @@ use crate::link::source::Sources;
 use crate::probe::{ProbeFields, ProbeModule, SourcePorts};
 use crate::targets::ProbeSpace;
 use crate::wire::MacAddr;
+use crate::wire::shape::Shaping;
 use hdrhistogram::Histogram;
 use std::collections::HashMap;
 use std::io;
@@ -49,7 +50,16 @@ pub struct ProbeMaker<'a, M: ProbeModule> {
     sources: Sources,
     src_ports: SourcePorts,
     neighbors: Option<&'a Neighbors>,
+    /// `--data-length`, `--badsum`, `-f`/`--mtu`.
+    shaping: &'a Shaping,
 }
+
+/// Frames as their modules write them.
+static PLAIN: Shaping = Shaping {
+    data: Vec::new(),
+    badsum: false,
+    fragment: None,
+};
 
 impl<'a, M: ProbeModule> ProbeMaker<'a, M> {
     /// `sources`: our address per family (`Family as usize`), for every
@@ -75,6 +85,7 @@ impl<'a, M: ProbeModule> ProbeMaker<'a, M> {
             sources: Sources::default(),
             src_ports,
             neighbors: None,
+            shaping: &PLAIN,
         }
         .with_sources(Sources::of(sources))
     }
@@ -86,6 +97,18 @@ impl<'a, M: ProbeModule> ProbeMaker<'a, M> {
         assert!(v6.is_none() || !sources.v6.is_empty(), "an IPv6 source");
         self.sources = sources;
         self
+    }
+
+    /// Reshapes every probe as `shaping` says (see `wire::shape`).
+    pub fn with_shaping(mut self, shaping: &'a Shaping) -> Self {
+        self.shaping = shaping;
+        self
+    }
+
+    /// The longest probe `write` produces, before any fragmenting: the
+    /// size of a frame buffer.
+    pub fn max_frame_len(&self) -> usize {
+        self.module.max_frame_len() + self.shaping.growth()
     }
 
     /// Sends each target found on the link to its own MAC address.
@@ -145,7 +168,10 @@ impl<'a, M: ProbeModule> ProbeMaker<'a, M> {
         };
         // `new` checked a template exists for every family of the space.
         let template = template.as_ref().expect("a template per family scanned");
-        let len = self.module.write(template, buf, &fields);
+        let mut len = self.module.write(template, buf, &fields);
+        if self.shaping.reshapes() {
+            len = self.shaping.reshape(buf, len);
+        }
         if let Some(mac) = self.neighbors.and_then(|n| n.get(&probe.addr)) {
             buf[..6].copy_from_slice(mac);
         }
@@ -185,6 +211,9 @@ impl<M: ProbeModule> TxThread<'_, M> {
         counters: &Counters,
         stop: &AtomicBool,
     ) -> io::Result<TxReport> {
+        if self.maker.shaping.fragment.is_some() {
+            return self.run_fragmented(link, counters, stop);
+        }
         let TxThread {
             maker,
             mut schedule,
@@ -221,6 +250,81 @@ impl<M: ProbeModule> TxThread<'_, M> {
             // Saturates rather than fails: no batch takes 100 s.
             latency.saturating_record(started.elapsed().as_nanos() as u64);
             counters.sent.add(n as u64);
+            watermark.set(schedule.originals_done_below());
+            left -= n as u64;
+        }
+        Ok(TxReport {
+            batch_latency_ns: latency,
+        })
+    }
+
+    /// `run` for IPv4 fragments: each probe is written whole into this
+    /// thread's scratch space, then copied out fragment by fragment into
+    /// the link's frame buffers. The rate and the budget's batches count
+    /// frames on the wire, as nmap's and masscan's rates do; `sent` and
+    /// the budget count probes, as the checkpoint and progress do.
+    fn run_fragmented(
+        self,
+        link: &mut TxLink,
+        counters: &Counters,
+        stop: &AtomicBool,
+    ) -> io::Result<TxReport> {
+        let TxThread {
+            maker,
+            mut schedule,
+            budget,
+            rate,
+            watermark,
+        } = self;
+        let shaping = maker.shaping;
+        let slot = maker.max_frame_len();
+        // Allocated once per thread: a batch's probes, whole.
+        let mut whole = vec![0u8; MAX_BATCH * slot];
+        let mut lens = [0usize; MAX_BATCH];
+        let mut counts = [0usize; MAX_BATCH];
+        let most = shaping.most_fragments(slot);
+        let mut latency = latency_histogram();
+        let mut pacer = Pacer::new(rate, MAX_BATCH, SystemClock::new());
+        let mut left = budget.unwrap_or(u64::MAX);
+        while left > 0 {
+            let allowed = pacer.acquire(MAX_BATCH, &|| stop.load(Relaxed));
+            if allowed == 0 || stop.load(Relaxed) {
+                break;
+            }
+            // As many probes as surely fit the frames allowed, at least one.
+            let want = (allowed / most)
+                .max(1)
+                .min(usize::try_from(left).unwrap_or(MAX_BATCH));
+            let tsval = unix_micros() as u32;
+            let (mut n, mut frames) = (0, 0);
+            while n < want {
+                let Some(send) = schedule.next_send() else {
+                    break;
+                };
+                let buf = &mut whole[n * slot..(n + 1) * slot];
+                lens[n] = maker.write(send.position, tsval, buf);
+                counts[n] = shaping.fragment_count(buf, lens[n]);
+                frames += counts[n];
+                n += 1;
+            }
+            pacer.settle(allowed, frames);
+            if n == 0 {
+                break;
+            }
+            let (mut probe, mut piece) = (0, 0);
+            let started = Instant::now();
+            link.send_batch(frames, |_, buf| {
+                let from = &whole[probe * slot..(probe + 1) * slot];
+                let len = shaping.write_fragment(from, lens[probe], piece, buf);
+                piece += 1;
+                if piece == counts[probe] {
+                    (probe, piece) = (probe + 1, 0);
+                }
+                len
+            })?;
+            latency.saturating_record(started.elapsed().as_nanos() as u64);
+            counters.sent.add(n as u64);
+            counters.fragments.add(frames as u64);
             watermark.set(schedule.originals_done_below());
             left -= n as u64;
         }
@@ -320,6 +424,75 @@ mod tests {
             seen.insert((dst, tcp.destination_port()));
         }
         assert_eq!(seen.len(), probes);
+    }
+
+    #[test]
+    fn fragmented_probes_leave_whole_in_order_at_a_rate_of_frames() {
+        let space = ProbeSpace::parse("198.18.0.0/26", "", "22,80").unwrap();
+        let permutation = Permutation::new(space.size(), 1);
+        let key = CookieKey::random();
+        let module = SynScan::default();
+        let us = "198.19.255.1";
+        let templates = Templates::<SynScan> {
+            v4: Some(module.template(&params(us))),
+            v6: None,
+        };
+        let shaping = Shaping {
+            data: vec![7; 5],
+            badsum: false,
+            fragment: Some(8),
+        };
+        let maker = ProbeMaker::new(
+            &module,
+            &templates,
+            &space,
+            &permutation,
+            &key,
+            [Some(us.parse().unwrap()), None],
+            SourcePorts {
+                first: 61000,
+                last: 61000,
+            },
+        )
+        .with_shaping(&shaping);
+        let mut link = TxLink::Memory(MemoryTx::new(maker.max_frame_len()));
+        let counters = Counters::default();
+        TxThread {
+            maker: &maker,
+            schedule: SendSchedule::new(space.size(), 0, 1, 0, 100),
+            budget: None,
+            // Fragments outrun probes: settling must not lose any.
+            rate: Rate::PerSecond(1e6),
+            watermark: &Padded::default(),
+        }
+        .run(&mut link, &counters, &AtomicBool::new(false))
+        .unwrap();
+        let TxLink::Memory(link) = link else {
+            unreachable!()
+        };
+        // 36 bytes of SYN and 5 of data: five 8-byte fragments and one of 1.
+        let probes = 64 * 2;
+        assert_eq!(counters.sent.get(), probes as u64);
+        assert_eq!(link.frames.len(), probes * 6);
+        assert_eq!(counters.fragments.get(), probes as u64 * 6);
+        let mut seen = HashSet::new();
+        for probe in link.frames.chunks(6) {
+            let mut data = Vec::new();
+            let mut first = None;
+            for (i, frame) in probe.iter().enumerate() {
+                let (ip, rest) = etherparse::Ipv4Header::from_slice(&frame[14..]).unwrap();
+                assert_eq!(usize::from(ip.fragment_offset.value()) * 8, data.len());
+                assert_eq!(ip.more_fragments, i < 5);
+                let id = *first.get_or_insert(ip.identification);
+                assert_eq!(ip.identification, id);
+                data.extend_from_slice(rest);
+            }
+            let (tcp, payload) = etherparse::TcpHeader::from_slice(&data).unwrap();
+            assert_eq!(payload, &[7; 5]);
+            seen.insert(tcp.destination_port);
+            assert_eq!(tcp.source_port, 61000);
+        }
+        assert_eq!(seen.len(), 2);
     }
 
     #[test]

@@ -221,6 +221,8 @@ pub struct Validator {
     key: CookieKey,
     sources: Sources,
     ports: SourcePorts,
+    /// Bytes our TCP probes carry after their header (`--data-length`).
+    tcp_data: u32,
 }
 
 impl Validator {
@@ -235,7 +237,21 @@ impl Validator {
             key,
             sources,
             ports,
+            tcp_data: 0,
         }
+    }
+
+    /// Our TCP probes carry `bytes` after their header: a RST to one
+    /// acknowledges them too (RFC 9293: SEG.SEQ + SEG.LEN).
+    pub fn with_tcp_data(mut self, bytes: usize) -> Self {
+        self.tcp_data = bytes as u32;
+        self
+    }
+
+    /// Bytes our TCP probes carry after their header.
+    #[inline]
+    pub fn tcp_data(&self) -> u32 {
+        self.tcp_data
     }
 
     pub fn key(&self) -> &CookieKey {

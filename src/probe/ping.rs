@@ -180,7 +180,7 @@ impl PingScan {
                         Some(Self::up(reply, Reason::SynAck))
                     } else if rst
                         && t.flags & tcp_flags::ACK != 0
-                        && (t.ack == seq.wrapping_add(1) || t.ack == seq)
+                        && (t.ack == seq.wrapping_add(1).wrapping_add(v.tcp_data()) || t.ack == seq)
                     {
                         // As the SYN scan reads it (tcp.rs): RFC 9293
                         // acknowledges seq + 1, some stacks echo seq.

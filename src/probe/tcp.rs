@@ -169,8 +169,10 @@ impl ProbeModule for SynScan {
                     }
                     (State::Open, Reason::SynAck)
                 } else if t.flags & tcp_flags::RST != 0 {
-                    // RFC 9293 acknowledges seq + 1; some stacks echo seq.
-                    let acked = t.ack == seq.wrapping_add(1) || t.ack == seq;
+                    // RFC 9293 acknowledges seq + 1 (+ any data we sent);
+                    // some stacks echo seq.
+                    let acked =
+                        t.ack == seq.wrapping_add(1).wrapping_add(v.tcp_data()) || t.ack == seq;
                     if t.flags & tcp_flags::ACK == 0 || !acked {
                         return None;
                     }

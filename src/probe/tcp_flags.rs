@@ -187,7 +187,8 @@ impl ProbeModule for FlagScan {
             let ours = if self.acks() {
                 t.seq == high
             } else {
-                t.flags & tcp_flags::ACK != 0 && t.ack == seq.wrapping_add(self.length())
+                t.flags & tcp_flags::ACK != 0
+                    && t.ack == seq.wrapping_add(self.length()).wrapping_add(v.tcp_data())
             };
             if !ours {
                 return None;

@@ -7,6 +7,7 @@ pub mod arp;
 pub mod checksum;
 pub mod nd;
 pub mod reply;
+pub mod shape;
 pub mod template;
 
 pub type MacAddr = [u8; 6];

@@ -262,11 +262,15 @@ fn what_needs_a_link_layer_is_refused_on_the_tunnel_in_one_line() {
     let dir = temp_dir(name);
     let tun = lab.get("LAB_TUNNEL_IFACE").to_string();
     let out = dir.join("never.txt");
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 4] = [
         (&["-sn", "-PR"], "--ping-probe arp (-PR) needs a link layer"),
         (
             &["-p", "80", "--router-mac", "02:00:00:00:00:01"],
             "--router-mac needs a link layer",
+        ),
+        (
+            &["-p", "80", "--router-mac-ipv6", "02:00:00:00:00:01"],
+            "--router-mac-ipv6 needs a link layer",
         ),
         (
             &["-p", "80", "--link", "pnet"],

@@ -44,8 +44,9 @@ pub struct AfPacketTx {
     sock: PacketSocket,
     /// Bytes per frame slot: the longest frame, rounded up to a cache line.
     slot: usize,
-    // The three buffers are boxed so their addresses never change: each
-    // `msgs[i]` points at `iovecs[i]`, which points at slot `i` of `frames`.
+    // The buffers are boxed so their addresses never change: each
+    // `msgs[i]` points at `iovecs[i]` (and `names[i]`, if any), which
+    // points at slot `i` of `frames`.
     frames: Box<[u8]>,
     iovecs: Box<[libc::iovec; TX_BATCH]>,
     msgs: Box<[libc::mmsghdr; TX_BATCH]>,

@@ -262,11 +262,15 @@ fn what_needs_a_link_layer_is_refused_on_the_tunnel_in_one_line() {
     let dir = temp_dir(name);
     let tun = lab.get("LAB_TUNNEL_IFACE").to_string();
     let out = dir.join("never.txt");
-    let cases: [(&[&str], &str); 3] = [
+    let cases: [(&[&str], &str); 4] = [
         (&["-sn", "-PR"], "--ping-probe arp (-PR) needs a link layer"),
         (
             &["-p", "80", "--router-mac", "02:00:00:00:00:01"],
             "--router-mac needs a link layer",
+        ),
+        (
+            &["-p", "80", "--router-mac-ipv6", "02:00:00:00:00:01"],
+            "--router-mac-ipv6 needs a link layer",
         ),
         (
             &["-p", "80", "--link", "pnet"],
@@ -356,6 +360,50 @@ fn banner_sessions_run_over_the_tunnel_and_name_every_service() {
             .filter(|(k, v)| got.get(*k) != Some(*v))
             .take(5)
             .collect::<Vec<_>>()
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A tun device of our own, deleted when dropped.
+struct OwnTun(&'static str);
+
+impl Drop for OwnTun {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", self.0]).output();
+    }
+}
+
+#[test]
+fn a_tun_device_nobody_reads_fails_the_scan_instead_of_hanging() {
+    let name = "a_tun_device_nobody_reads_fails_the_scan_instead_of_hanging";
+    if !require_root(name) {
+        return;
+    }
+    // Up, but with no process attached: the kernel refuses every packet
+    // (no carrier), as for a VPN whose daemon died. Nothing leaves it.
+    let tun = OwnTun("sswtunq9");
+    for args in [
+        &["tuntap", "add", "dev", tun.0, "mode", "tun"][..],
+        &["link", "set", tun.0, "up"],
+    ] {
+        let o = run(Command::new("ip").args(args));
+        assert!(o.status.success(), "ip {args:?}: {}", stderr(&o));
+    }
+    let dir = temp_dir(name);
+    let o = run_bounded(
+        synsweep()
+            .args(["--interface", tun.0, "--source-ip", "198.19.255.250"])
+            .args(["198.18.144.0/24", "-p", "80", "--rate", "100000"])
+            .args(["-o", dir.join("out.txt").to_str().unwrap()]),
+        Duration::from_secs(30),
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.lines().last().unwrap_or_default().starts_with(
+            "synsweep: sending: the interface took no frame for 5 s (No buffer space available"
+        ),
+        "{err}"
     );
     std::fs::remove_dir_all(dir).unwrap();
 }

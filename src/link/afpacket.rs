@@ -30,18 +30,23 @@ use crate::wire::template::ETH_LEN;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{Ordering, fence};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Frames per `sendmmsg`.
 pub const TX_BATCH: usize = 256;
 const SEND_BUFFER: libc::c_int = 4 << 20;
+/// How long a device may refuse every frame before the scan gives up: a
+/// busy queue drains in microseconds, while a link without carrier (a tun
+/// device whose reader is gone, an unplugged NIC) refuses forever.
+const SEND_STALL_LIMIT: Duration = Duration::from_secs(5);
 
 pub struct AfPacketTx {
     sock: PacketSocket,
     /// Bytes per frame slot: the longest frame, rounded up to a cache line.
     slot: usize,
-    // The three buffers are boxed so their addresses never change: each
-    // `msgs[i]` points at `iovecs[i]`, which points at slot `i` of `frames`.
+    // The buffers are boxed so their addresses never change: each
+    // `msgs[i]` points at `iovecs[i]` (and `names[i]`, if any), which
+    // points at slot `i` of `frames`.
     frames: Box<[u8]>,
     iovecs: Box<[libc::iovec; TX_BATCH]>,
     msgs: Box<[libc::mmsghdr; TX_BATCH]>,
@@ -139,14 +144,29 @@ impl AfPacketTx {
                 };
             }
             let mut sent = 0;
+            let mut stalled_since: Option<Instant> = None;
             while sent < n {
                 match self.sock.send_many(&mut self.msgs[sent..n]) {
-                    Ok(k) => sent += k,
+                    Ok(k) => {
+                        sent += k;
+                        stalled_since = None;
+                    }
                     Err(e) => match e.raw_os_error() {
                         Some(libc::EINTR) => {}
                         // The device queue is full: give it a moment, never
-                        // drop a probe.
+                        // drop a probe; but a device that takes nothing for
+                        // seconds is not busy, it is down.
                         Some(libc::ENOBUFS) | Some(libc::EAGAIN) => {
+                            let since = *stalled_since.get_or_insert_with(Instant::now);
+                            if since.elapsed() > SEND_STALL_LIMIT {
+                                return Err(io::Error::new(
+                                    e.kind(),
+                                    format!(
+                                        "the interface took no frame for {} s ({e}): is its link down (no carrier, or a tun device nobody reads)?",
+                                        SEND_STALL_LIMIT.as_secs()
+                                    ),
+                                ));
+                            }
                             std::thread::sleep(Duration::from_micros(20));
                         }
                         _ => return Err(e),

@@ -435,6 +435,10 @@ pub fn run(prog: &[Insn], frame: &[u8]) -> u32 {
                     None => return 0,
                 }
             }
+            ALU => {
+                assert_eq!(i.code, ALU | RSH | K, "unsupported ALU operation");
+                a = a.checked_shr(i.k).unwrap_or(0);
+            }
             JMP => {
                 if i.code & 0xf0 == JA {
                     pc += i.k as usize;

@@ -494,11 +494,18 @@ pub fn plan(opts: &LinkOptions, targets: [Option<IpAddr>; 2]) -> Result<LinkPlan
             });
         }
     };
-    if let (Some(kind), true) = (bare, opts.router_mac.iter().any(Option::is_some)) {
+    if let (Some(kind), [v4, v6]) = (bare, opts.router_mac)
+        && (v4.is_some() || v6.is_some())
+    {
         return Err(LinkError::NoLinkLayer {
             iface: iface.name,
             kind,
-            what: "--router-mac",
+            // --router-mac sets both families; --router-mac-ipv6 the one.
+            what: if v4.is_some() {
+                "--router-mac"
+            } else {
+                "--router-mac-ipv6"
+            },
             instead: "leave it out, no next-hop MAC is used there",
         });
     }

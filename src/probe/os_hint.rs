@@ -91,6 +91,8 @@ pub struct SynAckShape {
     pub dont_fragment: bool,
     pub window: u16,
     pub mss: Option<u16>,
+    /// Read, but no row depends on its value: it follows a host's buffer
+    /// sizes more than its family. Where the option sits is in `layout`.
     pub window_scale: Option<u8>,
     /// `None`: options that do not parse (a length past the end), more
     /// than `MAX_OPTIONS`, or a kind above 15: a shape of no known stack.

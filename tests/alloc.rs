@@ -443,3 +443,14 @@ fn neighbor_sweeps_transmit_and_receive_without_allocating_per_packet() {
     let sweep = NeighborSweep::new(std::sync::Arc::new(space.clone()));
     check_module_over(&sweep, space, neighbor_answer);
 }
+
+/// `--os-hints` reads each SYN-ACK's shape into fixed-size values: still
+/// nothing allocated per packet.
+#[test]
+fn syn_scan_with_os_hints_receives_without_allocating_per_packet() {
+    let hinting = SynScan {
+        os_hints: true,
+        ..SynScan::default()
+    };
+    check_module(&hinting, "1-100", syn_ack);
+}

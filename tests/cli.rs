@@ -763,3 +763,43 @@ fn shaping_options_echo_back_and_keep_the_probe_list() {
     assert_eq!(plain, shaped);
     assert_eq!(plain.len(), 512);
 }
+
+/// `--os-hints` reads SYN-ACKs: any scan that draws none is refused in one
+/// line, exit 2, the output left alone; a SYN scan (with UDP beside it, or
+/// banner mode) takes it.
+#[test]
+fn os_hints_need_a_syn_scan() {
+    let dir = temp_dir("oshints");
+    let out = dir.join("results.txt");
+    std::fs::write(&out, "precious\n").unwrap();
+    let want = "synsweep: --os-hints: hints are read from SYN-ACKs: use the SYN scan (-sS, the default), without --ping or --scanflags";
+    for extra in [
+        &["-p", "80", "-sA"][..],
+        &["-p", "80", "-sF"],
+        &["-p", "80", "-sU"],
+        &["-p", "80", "--scanflags", "SYNFIN"],
+        &["-sn"],
+    ] {
+        let o = run(synsweep()
+            .args(["198.18.0.0/24", "--os-hints"])
+            .args(extra)
+            .args(["-o", out.to_str().unwrap()]));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {e}");
+        assert_eq!(e.trim_end(), want, "{extra:?}");
+        assert!(o.stdout.is_empty());
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "precious\n");
+        assert!(!dir.join("results.txt.partial").exists());
+    }
+    for extra in [&["-sS"][..], &["-sS", "-sU"], &["-sV"], &["-PE"]] {
+        let o = run(synsweep()
+            .args(["198.18.0.0/24", "-p", "80", "--os-hints", "--echo"])
+            .args(extra));
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+        assert!(
+            stdout(&o).lines().any(|l| l == "os-hints = true"),
+            "{extra:?}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}

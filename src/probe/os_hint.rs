@@ -12,8 +12,10 @@
 //! `Unknown`. One packet is a hint, not an identification: a middlebox that
 //! rewrites windows or options, or a tuned stack, reads as what it imitates.
 //!
-//! Reading a shape is a walk over at most 40 option bytes into a fixed
-//! array: no allocation, and only for SYN-ACKs of a run that asked.
+//! Reading a shape is a walk over at most 40 option bytes, the layout
+//! packed into one integer so that the table's rows compare as integers:
+//! no allocation, and only for SYN-ACKs of a run that asked (the cost is
+//! measured by `bench/judge.rs`, docs/performance.md).
 
 use crate::domain::OsFamily;
 use crate::wire::reply::{Reply, TcpSegment};
@@ -35,20 +37,49 @@ pub mod kind {
 }
 use kind::{E, M, N, S, T, W};
 
-/// At most 40 option bytes: 20 one-byte options would do, but no stack in
-/// the table sends more than 10.
-const MAX_OPTIONS: usize = 12;
+/// The most options a layout holds: one nibble each in a `u64`, under a
+/// leading 1 that keeps `[E]` apart from `[]`. No stack in the table sends
+/// more than 10.
+const MAX_OPTIONS: usize = 15;
 
-/// The option kinds of a segment, in order (an end-of-list kind ends it).
+/// The option kinds of a segment, in order (an end-of-list kind ends it),
+/// packed one nibble each so that comparing layouts is comparing integers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct OptionLayout {
-    kinds: [u8; MAX_OPTIONS],
-    len: u8,
-}
+pub struct OptionLayout(u64);
 
 impl OptionLayout {
-    pub fn kinds(&self) -> &[u8] {
-        &self.kinds[..usize::from(self.len)]
+    const EMPTY: OptionLayout = OptionLayout(1);
+
+    /// The layout of `kinds` (each below 16, at most `MAX_OPTIONS`).
+    pub const fn of(kinds: &[u8]) -> OptionLayout {
+        assert!(kinds.len() <= MAX_OPTIONS);
+        let mut code = Self::EMPTY.0;
+        let mut i = 0;
+        while i < kinds.len() {
+            assert!(kinds[i] < 16);
+            code = (code << 4) | kinds[i] as u64;
+            i += 1;
+        }
+        OptionLayout(code)
+    }
+
+    /// With `kind` appended; `None` past `MAX_OPTIONS` or for a kind no
+    /// nibble holds (no stack in the table sends one).
+    fn push(self, kind: u8) -> Option<OptionLayout> {
+        (kind < 16 && self.0 >> (4 * MAX_OPTIONS) == 0)
+            .then_some(OptionLayout((self.0 << 4) | u64::from(kind)))
+    }
+
+    /// Has it an option of `kind`?
+    fn has(self, kind: u8) -> bool {
+        let mut code = self.0;
+        while code > 1 {
+            if code & 15 == u64::from(kind) {
+                return true;
+            }
+            code >>= 4;
+        }
+        false
     }
 }
 
@@ -60,9 +91,11 @@ pub struct SynAckShape {
     pub dont_fragment: bool,
     pub window: u16,
     pub mss: Option<u16>,
+    /// Read, but no row depends on its value: it follows a host's buffer
+    /// sizes more than its family. Where the option sits is in `layout`.
     pub window_scale: Option<u8>,
-    /// `None`: options that do not parse (a length past the end, more
-    /// than `MAX_OPTIONS`): a shape of no known stack.
+    /// `None`: options that do not parse (a length past the end), more
+    /// than `MAX_OPTIONS`, or a kind above 15: a shape of no known stack.
     pub layout: Option<OptionLayout>,
 }
 
@@ -88,19 +121,15 @@ impl SynAckShape {
             window_scale: None,
             layout: None,
         };
-        let mut layout = OptionLayout {
-            kinds: [0; MAX_OPTIONS],
-            len: 0,
-        };
+        let mut layout = OptionLayout::EMPTY;
         let o = segment.options;
         let mut at = 0;
         while at < o.len() {
-            if usize::from(layout.len) == MAX_OPTIONS {
-                return shape;
-            }
             let k = o[at];
-            layout.kinds[usize::from(layout.len)] = k;
-            layout.len += 1;
+            let Some(longer) = layout.push(k) else {
+                return shape;
+            };
+            layout = longer;
             match k {
                 E => break,
                 N => at += 1,
@@ -152,7 +181,7 @@ struct Signature {
     window: WindowRule,
     df: DfRule,
     /// The option layouts this family answers with.
-    layouts: &'static [&'static [u8]],
+    layouts: &'static [OptionLayout],
 }
 
 /// Our table, first match wins. Written from what each family's SYN-ACKs
@@ -169,14 +198,14 @@ static SIGNATURES: &[Signature] = &[
         window: WindowRule::MssMultiple,
         df: DfRule::Set,
         layouts: &[
-            &[M],
-            &[M, N, N, T],
-            &[M, S, T],
-            &[M, N, N, S],
-            &[M, N, W],
-            &[M, S, T, N, W],
-            &[M, N, N, T, N, W],
-            &[M, N, N, S, N, W],
+            OptionLayout::of(&[M]),
+            OptionLayout::of(&[M, N, N, T]),
+            OptionLayout::of(&[M, S, T]),
+            OptionLayout::of(&[M, N, N, S]),
+            OptionLayout::of(&[M, N, W]),
+            OptionLayout::of(&[M, S, T, N, W]),
+            OptionLayout::of(&[M, N, N, T, N, W]),
+            OptionLayout::of(&[M, N, N, S, N, W]),
         ],
     },
     // FreeBSD and macOS: TTL 64, window 65535, window scale straight after
@@ -188,16 +217,16 @@ static SIGNATURES: &[Signature] = &[
         window: WindowRule::OneOf(&[65535]),
         df: DfRule::Any,
         layouts: &[
-            &[M],
-            &[M, N, W],
-            &[M, N, N, T],
-            &[M, S, T],
-            &[M, S, E],
-            &[M, N, W, S, T],
-            &[M, N, W, S, E],
-            &[M, N, W, N, N, T],
-            &[M, N, N, T, S, E],
-            &[M, N, W, N, N, T, S, E],
+            OptionLayout::of(&[M]),
+            OptionLayout::of(&[M, N, W]),
+            OptionLayout::of(&[M, N, N, T]),
+            OptionLayout::of(&[M, S, T]),
+            OptionLayout::of(&[M, S, E]),
+            OptionLayout::of(&[M, N, W, S, T]),
+            OptionLayout::of(&[M, N, W, S, E]),
+            OptionLayout::of(&[M, N, W, N, N, T]),
+            OptionLayout::of(&[M, N, N, T, S, E]),
+            OptionLayout::of(&[M, N, W, N, N, T, S, E]),
         ],
     },
     // Windows: TTL 128, NOP-padded options with the window scale after the
@@ -209,16 +238,16 @@ static SIGNATURES: &[Signature] = &[
         window: WindowRule::Any,
         df: DfRule::Any,
         layouts: &[
-            &[M],
-            &[M, N, W],
-            &[M, N, N, S],
-            &[M, N, N, T],
-            &[M, S, T],
-            &[M, N, W, S, T],
-            &[M, N, W, N, N, S],
-            &[M, N, W, N, N, T],
-            &[M, N, N, T, N, N, S],
-            &[M, N, W, N, N, T, N, N, S],
+            OptionLayout::of(&[M]),
+            OptionLayout::of(&[M, N, W]),
+            OptionLayout::of(&[M, N, N, S]),
+            OptionLayout::of(&[M, N, N, T]),
+            OptionLayout::of(&[M, S, T]),
+            OptionLayout::of(&[M, N, W, S, T]),
+            OptionLayout::of(&[M, N, W, N, N, S]),
+            OptionLayout::of(&[M, N, W, N, N, T]),
+            OptionLayout::of(&[M, N, N, T, N, N, S]),
+            OptionLayout::of(&[M, N, W, N, N, T, N, N, S]),
         ],
     },
     // Routers, switches, firewalls (Cisco IOS, and most embedded stacks
@@ -229,37 +258,38 @@ static SIGNATURES: &[Signature] = &[
         initial_ttl: 255,
         window: WindowRule::Any,
         df: DfRule::Any,
-        layouts: &[&[], &[M]],
+        layouts: &[OptionLayout::of(&[]), OptionLayout::of(&[M])],
     },
 ];
 
 impl Signature {
-    fn matches(&self, s: &SynAckShape, layout: &[u8]) -> bool {
-        let window = match self.window {
-            WindowRule::Any => true,
-            WindowRule::OneOf(values) => values.contains(&s.window),
-            WindowRule::MssMultiple => s.mss.is_some_and(|mss| {
-                let with_ts = layout.contains(&T);
-                let multiple = |seg: u16| seg > 0 && s.window.is_multiple_of(seg);
-                multiple(mss) || (with_ts && multiple(mss.saturating_sub(12)))
-            }),
-        };
+    fn matches(&self, s: &SynAckShape, layout: OptionLayout) -> bool {
+        if s.initial_ttl != self.initial_ttl || !self.layouts.contains(&layout) {
+            return false;
+        }
         let df = match self.df {
             DfRule::Any => true,
             DfRule::Set => s.dont_fragment,
         };
-        s.initial_ttl == self.initial_ttl && window && df && self.layouts.contains(&layout)
+        df && match self.window {
+            WindowRule::Any => true,
+            WindowRule::OneOf(values) => values.contains(&s.window),
+            WindowRule::MssMultiple => s.mss.is_some_and(|mss| {
+                let multiple = |seg: u16| seg > 0 && s.window.is_multiple_of(seg);
+                multiple(mss) || (layout.has(T) && multiple(mss.saturating_sub(12)))
+            }),
+        }
     }
 }
 
 /// The family whose signature `shape` matches, else `Unknown`.
 pub fn guess(shape: &SynAckShape) -> OsFamily {
-    let Some(layout) = &shape.layout else {
+    let Some(layout) = shape.layout else {
         return OsFamily::Unknown;
     };
     SIGNATURES
         .iter()
-        .find(|sig| sig.matches(shape, layout.kinds()))
+        .find(|sig| sig.matches(shape, layout))
         .map_or(OsFamily::Unknown, |sig| sig.family)
 }
 
@@ -434,6 +464,9 @@ mod tests {
             ),
             (64, true, 65535, Some(1460), Some(7))
         );
-        assert_eq!(s.layout.unwrap().kinds(), [M, N, W, S, T, E]);
+        assert_eq!(s.layout, Some(OptionLayout::of(&[M, N, W, S, T, E])));
+        assert!(s.layout.unwrap().has(T) && !s.layout.unwrap().has(kind::N + 10));
+        assert_ne!(OptionLayout::of(&[E]), OptionLayout::of(&[]));
+        assert_ne!(OptionLayout::of(&[E, M]), OptionLayout::of(&[M]));
     }
 }

@@ -222,6 +222,7 @@ fn render(ip: IpAddr, port: u16, f: &Findings, id: Option<ServiceId>) {
             findings: f.clone(),
             id: id.clone(),
         })),
+        os: None,
     };
     let run = RunInfo {
         banners: true,

@@ -558,6 +558,11 @@ impl<'a> ConnectLoop<'a> {
         let generation = c.generation;
         self.hello_due.push_back((slot, generation));
         self.after_step(slot, step);
+        // The greeting may have come with the connect's own wake-up, and
+        // epoll (edge-triggered) will not report it again.
+        if self.slab.get(slot).phase == Phase::Talking {
+            self.converse(slot, true, false, now);
+        }
     }
 
     /// Sends what the dialogue wrote into `out_scratch` and ends the
@@ -664,9 +669,19 @@ impl<'a> ConnectLoop<'a> {
                 break;
             }
             let (index, attempt, position) = (c.index, c.attempt, c.position);
+            // An ICMP error that came while connect() still held the
+            // socket is kept as a soft error, with no wake-up (measured:
+            // IPv6 rejects through the lab's veth); SO_ERROR gives it.
+            let soft = c
+                .stream
+                .as_ref()
+                .and_then(|s| s.take_error().ok().flatten());
+            let verdict = soft.map_or(Verdict::Silence, |e| verdict_of(&e));
             self.slab.release(slot);
-            self.timeouts += 1;
-            self.settle(index, Verdict::Silence, None, attempt, position);
+            if matches!(verdict, Verdict::Silence) {
+                self.timeouts += 1;
+            }
+            self.settle(index, verdict, None, attempt, position);
         }
         let Some(t) = &self.job.talk else {
             return;

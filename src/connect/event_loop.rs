@@ -367,6 +367,15 @@ impl<'a> ConnectLoop<'a> {
         let source = self.job.source[crate::domain::Family::of(&p.addr) as usize];
         let stream = match start_connect(target, self.job.device.as_ref(), source) {
             Ok(s) => s,
+            // With nothing in flight, nothing will free the resource:
+            // waiting would be forever (a --source-ip not ours, a limit
+            // too low).
+            Err(e) if out_of_resources(&e) && self.slab.in_flight() == 0 => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("connect to {target}: {e}"),
+                ));
+            }
             Err(e) if out_of_resources(&e) => {
                 self.again.push_front((position, attempt));
                 return Ok(false);

@@ -155,6 +155,10 @@ pub fn run(
         ResultWriter::create(&config.output, run_info(config), mode).map_err(ScanError::Output)?;
     let checkpoint = crate::scan::checkpoint_plan(config);
     let prepared = (|| {
+        if let Some(name) = &config.link.interface {
+            // Named and up, or say so now, before the first connect.
+            crate::link::find_interface(name).map_err(ScanError::Link)?;
+        }
         let inflight = max_inflight(options)?;
         let status = crate::scan::open_status(config)?;
         if let Some(p) = &checkpoint {
@@ -292,16 +296,25 @@ pub fn run(
             send_time,
             rtt_us,
             interrupted,
+            final_timeout,
+            timeouts,
+            peak_inflight,
             ..
-        }) => (
-            send_time,
-            Ok(Received {
-                rtt_us,
-                answered: None,
-                sessions: None,
-            }),
-            interrupted,
-        ),
+        }) => {
+            eprintln!(
+                "connect   {peak_inflight} in flight at most; {timeouts} connects timed out; timeout at the end {:.0} ms",
+                final_timeout.as_secs_f64() * 1e3
+            );
+            (
+                send_time,
+                Ok(Received {
+                    rtt_us,
+                    answered: None,
+                    sessions: None,
+                }),
+                interrupted,
+            )
+        }
         Err(e) => (progress.started.elapsed(), Err(ThreadError::Io(e)), false),
     };
     let finished = Finished {

@@ -205,7 +205,26 @@ fn unprivileged_connect_scan_reports_the_truth_in_every_format_and_agrees_with_n
         .into_iter()
         .map(|o| nth_host(&lab, o))
         .collect();
-    let xml = nmap(&lab, "4", &["-sT", "-Pn", "-p", lab.ports()], &sample);
+    // (nmap's timeout floor raised as for IPv6 below: an ICMP error that
+    // Linux keeps as a soft one is heard only after the SYN's
+    // retransmission.)
+    let xml = nmap(
+        &lab,
+        "4",
+        &[
+            "-sT",
+            "-Pn",
+            "-p",
+            lab.ports(),
+            "--min-rtt-timeout",
+            "1500ms",
+            "--initial-rtt-timeout",
+            "2s",
+            "--max-rtt-timeout",
+            "3s",
+        ],
+        &sample,
+    );
     let by_nmap = nmap_results(&xml);
     let ours: Results = ndjson
         .iter()
@@ -245,8 +264,9 @@ fn unprivileged_connect_scan_of_the_ipv6_block_reports_its_truth() {
     // rejects: through the lab's veth, Linux takes the first ICMPv6 error
     // as a soft error while connect() still holds the socket, and only
     // the SYN's retransmission (1 s) draws one connect() reports, so nmap
-    // needs a timeout over 1 s (synsweep reads the soft error, SO_ERROR,
-    // when its own timeout ends).
+    // needs a timeout over 1 s, also once its round trips say less (its
+    // floor raised); synsweep reads the soft error, SO_ERROR, when its own
+    // timeout ends.
     let b = lab.base6();
     let sample: Vec<String> = [1u128, 7, 3584]
         .into_iter()
@@ -260,6 +280,8 @@ fn unprivileged_connect_scan_of_the_ipv6_block_reports_its_truth() {
             "-Pn",
             "-p",
             lab.ports(),
+            "--min-rtt-timeout",
+            "1500ms",
             "--initial-rtt-timeout",
             "2s",
             "--max-rtt-timeout",

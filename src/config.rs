@@ -347,16 +347,12 @@ fn connect(
             "--connect: connect mode scans ports only: leave out --ping and --ping-probe".into(),
         );
     }
+    // (--link, --source-port and --ttl have values in every saved
+    // configuration, a resumed connect scan's too: they are ignored.)
     let offline = a.flag("offline").then_some("offline");
-    let framing = [
-        "link",
-        "router-mac",
-        "router-mac-ipv6",
-        "source-port",
-        "ttl",
-    ]
-    .into_iter()
-    .find(|o| a.get(o).is_some());
+    let framing = ["router-mac", "router-mac-ipv6"]
+        .into_iter()
+        .find(|o| a.get(o).is_some());
     if let Some(o) = offline.or(framing) {
         return fail(format!(
             "--connect: --{o} shapes raw frames, and connect mode sends none: leave it out"

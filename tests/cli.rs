@@ -618,8 +618,8 @@ fn connect_mode_bad_input_is_one_line_exit_2() {
             "synsweep: --connect: connect mode scans ports only",
         ),
         (
-            vec!["-sT", "--ttl", "9"],
-            "synsweep: --connect: --ttl shapes raw frames",
+            vec!["-sT", "--router-mac", "02:00:5e:10:00:01"],
+            "synsweep: --connect: --router-mac shapes raw frames",
         ),
         (
             vec!["-sT", "--offline"],

@@ -428,3 +428,96 @@ fn banners_in_connect_mode_name_the_services_as_the_truth_does() {
         truth.len()
     );
 }
+
+#[test]
+fn sharded_and_interrupted_then_resumed_connect_scans_add_up_to_the_truth() {
+    let name = "sharded_and_interrupted_then_resumed_connect_scans_add_up";
+    if !require_root(name) {
+        return;
+    }
+    let lab = Lab::up(11, None);
+    let truth = lab.truth_for(&["--scan", "connect", "--family", "4", "--silent"]);
+    let u = Unprivileged::new(name);
+    let scan = |extra: &[&str], out: &Path| {
+        let mut c = u.connect(&lab);
+        c.args([
+            lab.block(),
+            "-p",
+            lab.ports(),
+            "--show",
+            "all",
+            "--seed",
+            "11",
+        ])
+        .args(["--format", "ndjson"])
+        .args(extra)
+        .arg("-o")
+        .arg(out);
+        c
+    };
+    // Two shards: disjoint, and together the truth.
+    let mut union = Results::new();
+    for shard in ["1/2", "2/2"] {
+        let out = u.out.join(format!("shard{}.ndjson", &shard[..1]));
+        let o = run_bounded(
+            &mut scan(&["--rate", "20000", "--shard", shard], &out),
+            Duration::from_secs(120),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let got = read_results("ndjson", &out);
+        assert!((32000..=33536).contains(&got.len()), "{}", got.len());
+        for (k, v) in got {
+            assert!(union.insert(k.clone(), v).is_none(), "{k:?} in both shards");
+        }
+    }
+    assert!(union == truth, "{}", diff(&union, &truth));
+
+    // Ctrl-C a third of the way, then --resume (as nobody too): every
+    // result, a repeat only ever the same line.
+    let out = u.out.join("resumed.ndjson");
+    let checkpoint = u.out.join("scan.checkpoint");
+    let child = scan(
+        &[
+            "--rate",
+            "5000",
+            "--checkpoint",
+            checkpoint.to_str().unwrap(),
+        ],
+        &out,
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    sigint(&child);
+    let o = wait_bounded(child, Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&checkpoint).unwrap();
+    let position: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("position = "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(position > 5000, "{text}");
+    let o = run_bounded(
+        u.command(&u.bin)
+            .args(["--resume", checkpoint.to_str().unwrap(), "--rate", "20000"]),
+        Duration::from_secs(120),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut got = Results::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let s = |f: &str| v[f].as_str().unwrap().to_string();
+        let key = (canonical_ip(&s("ip")), v["port"].as_u64().unwrap() as u16);
+        let value = (s("state"), s("reason"));
+        if let Some(prev) = got.insert(key, value.clone()) {
+            assert_eq!(prev, value, "{line}: contradicts an earlier line");
+        }
+    }
+    assert!(got == truth, "{}", diff(&got, &truth));
+    assert!(!checkpoint.exists(), "a finished scan leaves no checkpoint");
+}

@@ -20,7 +20,7 @@ pub mod timeout;
 
 use crate::config::{Config, ConnectOptions};
 use crate::domain::{Family, Protocol};
-use crate::engine::monitor::{Monitor, ToOutput, Watermarks};
+use crate::engine::monitor::{CheckpointPlan, Monitor, ToOutput, Watermarks};
 use crate::engine::permute::Permutation;
 use crate::engine::rate::Rate;
 use crate::engine::rx::Received;
@@ -38,7 +38,7 @@ use std::io::{self, IsTerminal};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::sync_channel;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Descriptors kept back from `--max-inflight`'s default: standard
 /// streams, the output and status files, epoll, the checkpoint.
@@ -46,6 +46,9 @@ pub const FD_RESERVE: u64 = 64;
 /// The default's ceiling: past it the table's memory grows, not the speed
 /// (a connect's slot lives a round trip, or a timeout when unanswered).
 pub const DEFAULT_MAX_INFLIGHT: u64 = 65536;
+
+/// How far behind the loop's watermark a checkpoint's position stays.
+const CHECKPOINT_LAG: Duration = Duration::from_millis(250);
 
 /// Raises the soft open-file limit to the hard one (allowed without
 /// privilege) and returns the soft limit now in force.
@@ -153,7 +156,13 @@ pub fn run(
     // Open the output first: a bad path fails before anything is sent.
     let mut writer =
         ResultWriter::create(&config.output, run_info(config), mode).map_err(ScanError::Output)?;
-    let checkpoint = crate::scan::checkpoint_plan(config);
+    // A result is handed to the output before the watermark passes its
+    // probe, and no answer comes after a connect's verdict: the checkpoint
+    // needs no `--wait` of lag, only a margin for the monitor's sampling.
+    let checkpoint = crate::scan::checkpoint_plan(config).map(|p| CheckpointPlan {
+        lag: CHECKPOINT_LAG,
+        ..p
+    });
     let prepared = (|| {
         if let Some(name) = &config.link.interface {
             // Named and up, or say so now, before the first connect.

@@ -339,7 +339,7 @@ pub fn run(
     };
     // Silence was reported by the loop as each connect timed out: with no
     // record of answered probes, `finish` consults no probe module.
-    crate::scan::finish(
+    let mut outcome = crate::scan::finish(
         config,
         &SynScan::default(),
         writer,
@@ -349,5 +349,7 @@ pub fn run(
         started,
         0,
         checkpoint,
-    )
+    )?;
+    outcome.summary.connects = true;
+    Ok(outcome)
 }

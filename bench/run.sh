@@ -26,6 +26,11 @@
 #   sessions memory of banner mode: peak RSS with ~10^4 to ~10^5 sessions
 #            open at once (silent servers, bench/silent_listener.py), with
 #            and without --banners; bytes per open session
+#   connect  connect mode (--connect, -sT) beside RustScan and nmap -sT, all
+#            three unprivileged (setpriv nobody), on the responding block:
+#            connects/s over the wall time, completeness against
+#            `lab.sh truth --scan connect`. RustScan is installed by cargo
+#            into bench/.tools (not in git) if it is not there.
 #
 # banners and sessions run last, on the lab rebuilt with --services.
 #
@@ -39,12 +44,12 @@ ROOT=$(pwd)
 PATH=$PATH:/usr/sbin:/sbin:$HOME/.cargo/bin
 
 runs=3
-only=ceiling,tx,types,loop,cpu,profile,mem,banners,sessions
+only=ceiling,tx,types,loop,cpu,profile,mem,connect,banners,sessions
 while [[ $# -gt 0 ]]; do
 	case "$1" in
 	--runs) runs=$2; shift 2 ;;
 	--only) only=$2; shift 2 ;;
-	*) echo "usage: bench/run.sh [--runs N] [--only ceiling,tx,types,loop,cpu,profile,mem,banners,sessions]" >&2; exit 2 ;;
+	*) echo "usage: bench/run.sh [--runs N] [--only ceiling,tx,types,loop,cpu,profile,mem,connect,banners,sessions]" >&2; exit 2 ;;
 	esac
 done
 want() { [[ ",$only," == *",$1,"* ]]; }
@@ -378,6 +383,123 @@ EOF
 		read -r kib secs <"$work/hit.time"
 		log "| 10^6 IPv$fam | $(($(stat -c %s "$work/hit$fam.txt") / 1048576)) MiB | $((kib / 1024)) MiB | $(awk -v k="$kib" 'BEGIN{printf "%.1f", k*1024/1e6}') | $secs s | $(awk -v s="$secs" 'BEGIN{ if (s>0) printf "%.2f M", 1/s; else print "n/a" }') |"
 	done
+	log ""
+fi
+if want connect; then
+	# RustScan: a pinned release, built into the bench's own directory.
+	RUSTSCAN=$ROOT/bench/.tools/bin/rustscan
+	if [[ ! -x $RUSTSCAN ]]; then
+		cargo install rustscan --locked --root "$ROOT/bench/.tools" >&2
+	fi
+	CPORTS=$LAB_PORTS
+	nports=$(echo "$CPORTS" | tr ',' '\n' | wc -l)
+	nconn=$((4096 * nports))
+	# nmap -sT takes minutes for the whole block: it scans the first 512
+	# hosts, and its rate is per that sample (said so below).
+	CNNET=${CONNECT_NMAP_NET:-${BLOCK%/*}/23}
+	$LABSH truth --id $LAB --scan connect --silent | sort >"$work/ctruth"
+	python3 -c 'import ipaddress, sys
+n = ipaddress.ip_network(sys.argv[1])
+sys.stdout.writelines(l for l in sys.stdin if ipaddress.ip_address(l.split()[0]) in n)' "$CNNET" <"$work/ctruth" >"$work/ctruth.nmap"
+	awk '$3=="open"{print $1, $2}' "$work/ctruth" | sort >"$work/ctruth.open"
+	copen=$(wc -l <"$work/ctruth.open")
+	# The tools run as nobody, from copies nobody can read, into a
+	# directory nobody can write.
+	cdir=$work/connect
+	mkdir -p "$cdir"
+	chmod 755 "$work"
+	chmod 777 "$cdir"
+	cp "$SYN" "$RUSTSCAN" "$cdir/"
+	chmod 755 "$cdir/synsweep" "$cdir/rustscan"
+	NOBODY=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+	# RustScan has no interface option: it goes where the routes say, so
+	# the block must route to the lab's veth and nowhere else.
+	if ! ip route get "${BLOCK%/*}" | grep -q "dev $IF "; then
+		echo "bench/run.sh: $BLOCK does not route to $IF; not running RustScan" >&2
+		exit 1
+	fi
+	crun() { # TOOL RUN: prints "wall_s correct_of_truth open_found false"
+		local tool=$1 out=$cdir/c.$1.$2
+		rm -f "$out"
+		case $tool in
+		synsweep)
+			/usr/bin/time -f "%e" -o "$out.time" "${NOBODY[@]}" "$cdir/synsweep" --connect --interface "$IF" "$BLOCK" -p "$CPORTS" \
+				--rate max --show all --format csv -o "$out" 2>"$out.err" >/dev/null || true
+			awk -F, 'NR>1{print $1, $2, $4, $5}' "$out" | sort >"$out.r"
+			all=$work/ctruth
+			;;
+		rustscan)
+			/usr/bin/time -f "%e" -o "$out.time" "${NOBODY[@]}" "$cdir/rustscan" -n --no-banner -a "$BLOCK" -p "$CPORTS" \
+				-b "$RS_BATCH" -t "$RS_TIMEOUT" --ulimit "$RS_ULIMIT" -g >"$out" 2>"$out.err" || true
+			# "IP -> [p,p]": open ports only
+			sed 's/ -> \[/ /; s/\]//' "$out" | awk '{n=split($2,p,","); for(i=1;i<=n;i++) print $1, p[i], "open", "syn-ack"}' | sort >"$out.r"
+			all=$work/ctruth
+			;;
+		nmap)
+			/usr/bin/time -f "%e" -o "$out.time" "${NOBODY[@]}" nmap -sT -Pn -n --reason -e "$IF" -T4 -p "$CPORTS" -oX "$out" "$CNNET" \
+				>/dev/null 2>"$out.err" || true
+			python3 - "$out" <<'PY' | sort >"$out.r"
+import sys, xml.etree.ElementTree as ET
+for h in ET.parse(sys.argv[1]).getroot().iter("host"):
+    a = h.find("address").get("addr")
+    for p in h.iter("port"):
+        s = p.find("state")
+        print(a, p.get("portid"), s.get("state"), s.get("reason"))
+PY
+			all=$work/ctruth.nmap
+			;;
+		esac
+		local correct opens false
+		correct=$(comm -12 "$all" "$out.r" | wc -l)
+		opens=$(awk '$3=="open"' "$out.r" | awk '{print $1, $2}' | sort | comm -12 - "$work/ctruth.open" | wc -l)
+		false=$(comm -13 "$all" "$out.r" | wc -l)
+		echo "$(cat "$out.time" | tail -1) $correct $opens $false"
+	}
+	RS_BATCH=4500 RS_TIMEOUT=1500 RS_ULIMIT=5000
+	declare -A cres
+	for tool in synsweep rustscan rustscan-wide nmap; do
+		walls="" corrects="" opens_="" falses=""
+		for n in $(seq "$runs"); do
+			case $tool in
+			rustscan) RS_BATCH=4500 RS_ULIMIT=5000; r=$(crun rustscan "$n") ;;
+			rustscan-wide) RS_BATCH=15000 RS_ULIMIT=20000; r=$(crun rustscan "w$n") ;;
+			*) r=$(crun "$tool" "$n") ;;
+			esac
+			read -r w c o f <<<"$r"
+			walls="$walls $w" corrects="$corrects $c" opens_="$opens_ $o" falses="$falses $f"
+		done
+		echo "  connect $tool: wall s$walls; correct$corrects; open found$opens_; false$falses" >&2
+		cres[$tool]="$(echo "$walls" | tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}') $(echo "$corrects" | tr ' ' '\n' | grep . | sort -n | head -1) $(echo "$opens_" | tr ' ' '\n' | grep . | sort -n | head -1) $(echo "$falses" | tr ' ' '\n' | grep . | sort -n | tail -1)"
+	done
+	ntr=$(wc -l <"$work/ctruth")
+	nntr=$(wc -l <"$work/ctruth.nmap")
+	nnopen=$(awk '$3=="open"' "$work/ctruth.nmap" | wc -l)
+	log "## Connect mode: $BLOCK x $nports ports ($nconn connects; $copen open, $ntr results in the truth), unprivileged"
+	log "all three as nobody (setpriv, no capabilities); connects/s = connects / wall time of the whole run"
+	log "(start to exit, timeouts of the silent ports included); correct = (ip, port, state, reason) lines equal"
+	log "to \`lab.sh truth --scan connect --silent\` (RustScan reports open ports only: its line is open ports);"
+	log "false = lines the truth does not have; worst of $runs runs for correct/false, median wall time."
+	log '```'
+	log "synsweep --connect --interface $IF $BLOCK -p $CPORTS --rate max --show all --format csv -o FILE"
+	log "rustscan -n --no-banner -a $BLOCK -p $CPORTS -b 4500 -t 1500 --ulimit 5000 -g     (its defaults: batch 4500, timeout 1500 ms)"
+	log "rustscan -n --no-banner -a $BLOCK -p $CPORTS -b 15000 -t 1500 --ulimit 20000 -g   (batch raised to the open-file limit)"
+	log "nmap -sT -Pn -n --reason -e $IF -T4 -p $CPORTS -oX FILE $CNNET"
+	log '```'
+	log "| tool | connects | wall | connects/s | correct / truth | open found / truth | false | synsweep's speed / tool's |"
+	log "|---|---|---|---|---|---|---|---|"
+	read -r sw _ _ _ <<<"${cres[synsweep]}"
+	srate=$(awk -v n="$nconn" -v w="$sw" 'BEGIN{ if (w>0) printf "%.0f", n/w; else print 0 }')
+	for tool in synsweep rustscan rustscan-wide nmap; do
+		read -r w c o f <<<"${cres[$tool]}"
+		n=$nconn tr_=$ntr op=$copen
+		if [[ $tool == nmap ]]; then n=$nntr tr_=$nntr op=$nnopen; fi
+		if [[ $tool == rustscan* ]]; then tr_=$copen; fi
+		rate=$(awk -v n="$n" -v w="$w" 'BEGIN{ if (w>0) printf "%.0f", n/w; else print 0 }')
+		log "| $tool | $n | $w s | $rate | $c / $tr_ | $o / $op | $f | $(ratio "$srate" "$rate") |"
+	done
+	log ""
+	log "(nmap scanned $CNNET only: $nntr connects, $nnopen open; its connects/s compare, its wall time is for that sample)"
+	log "(synsweep's last summary: $(grep -E '^(sent|found|rtt)' "$cdir/c.synsweep.$runs.err" | tr '\n' ';'))"
 	log ""
 fi
 # The banner sections need the lab's real daemons: rebuild it with --services

@@ -295,6 +295,8 @@ commands:
                                timestamp       ICMP timestamp (IPv4 only:
                                                --family 6 is refused, all
                                                prints IPv4): timestamp-reply
+                               connect         the SYN ports by connect() (-sT):
+                                               conn-refused, host-unreach...
                                ping-syn[:PORT] TCP SYN (PORT 80 if not
                                                given): syn-ack or reset
                                ping-ack[:PORT] TCP ACK (PORT 80): reset
@@ -473,7 +475,7 @@ fi
 # PROBE_PORT: the port of ping-syn/ping-ack (nmap's default 80).
 PROBE_PORT=
 case $SCAN in
-syn | ack | fin | null | xmas | maimon | window | udp) ;;
+syn | ack | fin | null | xmas | maimon | window | udp | connect) ;;
 echo | timestamp | arp | ping-syn | ping-ack | ping-syn:* | ping-ack:*)
 	if [[ $SCAN == ping-* ]]; then
 		PROBE_PORT=80
@@ -492,7 +494,7 @@ echo | timestamp | arp | ping-syn | ping-ack | ping-syn:* | ping-ack:*)
 		die_usage "--scan timestamp is IPv4 only (ICMPv6 has no timestamp)"
 	fi
 	;;
-*) die_usage "--scan must be syn, ack, fin, null, xmas, maimon, window, udp, echo, timestamp, ping-syn[:PORT], ping-ack[:PORT] or arp (got '$SCAN')" ;;
+*) die_usage "--scan must be syn, ack, fin, null, xmas, maimon, window, udp, connect, echo, timestamp, ping-syn[:PORT], ping-ack[:PORT] or arp (got '$SCAN')" ;;
 esac
 readonly SCAN SILENT LAN PROBE_PORT SERVICES BANNERS
 
@@ -695,6 +697,23 @@ function tcp_answer(t, action, r, p) {
 	# no listener, or the rule RST: every segment without RST gets one
 	return t == "ack" ? "unfiltered reset" : "closed reset"
 }
+# The same probe made by connect() (-sT): what Linux makes of the answer
+# (errno) as nmap -sT reads it, measured on the lab (docs/lab.md).
+function connect_answer(action, r, p,    a, t) {
+	a = tcp_answer("syn", action, r, p)
+	if (a == "closed reset") return "closed conn-refused"
+	if (a !~ /^filtered /) return a
+	t = rtype[r]
+	if (t == "port-unreachable") return "closed conn-refused"
+	if (t == "prot-unreachable") return "filtered proto-unreach"
+	if (fam == 6) {
+		if (t == "no-route") return "filtered net-unreach"
+		if (t == "addr-unreachable") return "filtered host-unreach"
+		return "filtered admin-prohibited" # admin-prohibited, policy-fail, reject-route: EACCES
+	}
+	if (t == "net-prohibited") return "filtered net-unreach"
+	return "filtered host-unreach" # host-unreachable, host-prohibited, admin-prohibited
+}
 function udp_answer(action, r, off, p) {
 	if (action == "drop") return ""
 	if (action != "") {
@@ -728,7 +747,7 @@ END {
 		nh = maxoff + 1
 		for (i = 1; i <= nh; i++) H[i] = i - 1
 	} else nh = split(hosts, H, ",")
-	silence = (scan == "syn" || scan == "ack" || scan == "window") ? "filtered no-response" : "open|filtered no-response"
+	silence = (scan == "syn" || scan == "ack" || scan == "window" || scan == "connect") ? "filtered no-response" : "open|filtered no-response"
 	for (hi = 1; hi <= nh; hi++) {
 		off = H[hi] + 0
 		for (r = 1; r <= n; r++)
@@ -759,6 +778,10 @@ END {
 			if (scan == "udp") {
 				action = verdict("udp", p)
 				a = udp_answer(action, R, off, p)
+			}
+			else if (scan == "connect") {
+				action = verdict("tcp", p)
+				a = connect_answer(action, R, p)
 			}
 			else {
 				action = verdict("tcp", p)

@@ -208,6 +208,29 @@ pub static OPTIONS: &[Opt] = &[
         )
     },
     Opt {
+        effective: |c| when(c.connect.is_some()),
+        ..opt(
+            "connect",
+            Switch,
+            Identity,
+            "Scan through the kernel's TCP stack with connect() (nmap's -sT): no root or CAP_NET_RAW needed; a refused port is closed (conn-refused), an ICMP reject filtered as nmap -sT reports it",
+        )
+    },
+    Opt {
+        effective: |c| {
+            c.connect
+                .as_ref()
+                .and_then(|o| o.max_inflight)
+                .map_or(vec![], one)
+        },
+        ..opt(
+            "max-inflight",
+            Value("N"),
+            Run,
+            "Connect mode: connections in flight at once, at most [default: the open-file limit, raised to its hard limit, less a reserve]",
+        )
+    },
+    Opt {
         repeats: true,
         effective: |c| paths(&c.payload_files),
         ..opt(
@@ -806,6 +829,7 @@ fn expand_masscan_flags(args: impl IntoIterator<Item = OsString>) -> Vec<OsStrin
             // -Pn (no discovery) is what synsweep does unless asked.
             Some("-sn") => out.push("--ping".into()),
             Some("-sV") => out.push("--banners".into()),
+            Some("-sT") => out.push("--connect".into()),
             Some("-Pn") => {}
             Some("-PE") => out.push("--ping-probe=echo".into()),
             Some("-PP") => out.push("--ping-probe=timestamp".into()),
@@ -1224,12 +1248,14 @@ mod tests {
         let ping = run("198.18.0.0/24 -sn").unwrap();
         let banners = run("198.18.0.0/24 -p 80 --banners --hello http:8000 --banner-bytes 100 --service-probes /dev/null").unwrap();
         let own_matcher = run("198.18.0.0/24 -p 80 -sV --no-service-probes --os-hints").unwrap();
+        let connect = run("198.18.0.0/24 -p 80 -sT --max-inflight 10").unwrap();
         let lines: Vec<&String> = c
             .effective
             .iter()
             .chain(&ping.effective)
             .chain(&banners.effective)
             .chain(&own_matcher.effective)
+            .chain(&connect.effective)
             .collect();
         for o in OPTIONS.iter().filter(|o| o.scope == Identity) {
             assert!(

@@ -324,6 +324,73 @@ pub struct Config {
     pub identity_hash: u64,
     /// As typed, for output headers.
     pub command_line: String,
+    /// Connect mode (`--connect`, `-sT`): the kernel's TCP stack instead
+    /// of raw frames.
+    pub connect: Option<ConnectOptions>,
+}
+
+/// What `--connect` sets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// `--max-inflight` as given; `None`: derived from the open-file limit
+    /// at run time.
+    pub max_inflight: Option<usize>,
+}
+
+/// `--connect` and what belongs to it. A connect scan is nmap's `-sT`: it
+/// makes no frames, so what shapes frames or reads them has no place in it.
+fn connect(
+    a: &Args,
+    scan: &ScanPlan,
+    discovery: Option<&Discovery>,
+) -> Result<Option<ConnectOptions>, CliError> {
+    let max_inflight = a
+        .get("max-inflight")
+        .map(|s| parse_in_range::<usize>("max-inflight", s, 1, 1 << 24))
+        .transpose()?;
+    if !a.flag("connect") {
+        if max_inflight.is_some() {
+            return fail("--max-inflight belongs to connect mode: add --connect (-sT)".into());
+        }
+        return Ok(None);
+    }
+    if scan.tcp != Some(TcpScanType::Syn) || scan.scanflags.is_some() || scan.udp {
+        return fail(format!(
+            "--connect: a connect scan is a TCP scan of its own (-sT): leave out --scan {} and --scanflags",
+            scan.names().join(",")
+        ));
+    }
+    if discovery.is_some() {
+        return fail(
+            "--connect: connect mode scans ports only: leave out --ping and --ping-probe".into(),
+        );
+    }
+    // (--link, --source-port and --ttl have values in every saved
+    // configuration, a resumed connect scan's too: they are ignored.)
+    let offline = a.flag("offline").then_some("offline");
+    let framing = [
+        "router-mac",
+        "router-mac-ipv6",
+        "source-mac",
+        "mtu",
+        "data-length",
+    ]
+    .into_iter()
+    .find(|o| a.get(o).is_some());
+    let shaping = (a.count("fragment") > 0)
+        .then_some("fragment")
+        .or(a.flag("badsum").then_some("badsum"));
+    if let Some(o) = offline.or(framing).or(shaping) {
+        return fail(format!(
+            "--connect: --{o} shapes raw frames, and connect mode sends none: leave it out"
+        ));
+    }
+    if a.flag("os-hints") {
+        return fail(
+            "--connect: --os-hints reads the SYN-ACK's fields, which the kernel keeps to itself in connect mode: leave it out".into(),
+        );
+    }
+    Ok(Some(ConnectOptions { max_inflight }))
 }
 
 /// One transmit thread per core left after the receive thread, at least one.
@@ -349,6 +416,7 @@ impl Config {
             _ => silence(&scan, show, &space)?,
         };
         let output = output(a)?;
+        let connect = connect(a, &scan, discovery.as_ref())?;
         let (link, link_kind) = link(a)?;
         if banners.is_some() && link.source.is_several() {
             return fail("--banners: give --source-ip one address per family: banner sessions hold their source ports on it and speak from it".into());
@@ -419,6 +487,7 @@ impl Config {
             effective: Vec::new(),
             identity_hash: 0,
             command_line,
+            connect,
         })
     }
 

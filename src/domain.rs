@@ -147,10 +147,12 @@ pub enum Reason {
     TimestampReply,
     ArpResponse,
     NdResponse,
+    /// connect() was refused (a RST, or ICMP port unreachable): `-sT`.
+    ConnRefused,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 18] = [
+    pub const ALL: [Reason; 19] = [
         Reason::SynAck,
         Reason::Reset,
         Reason::NetUnreach,
@@ -169,6 +171,7 @@ impl Reason {
         Reason::TimestampReply,
         Reason::ArpResponse,
         Reason::NdResponse,
+        Reason::ConnRefused,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -191,6 +194,7 @@ impl Reason {
             Reason::TimestampReply => "timestamp-reply",
             Reason::ArpResponse => "arp-response",
             Reason::NdResponse => "nd-response",
+            Reason::ConnRefused => "conn-refused",
         }
     }
 

@@ -10,12 +10,15 @@
 //! the module validate and classify them by their cookie, reports each
 //! result once (`engine::dedup`) in the shared words of `domain`, and the
 //! `output` formats write them. `checkpoint` and `conffile` keep and read
-//! scans and configurations on disk.
+//! scans and configurations on disk. `connect` is the scan without raw
+//! frames (`--connect`, nmap's -sT): the kernel's TCP stack, driven by one
+//! epoll loop, with the same order, pacing, output and checkpoints.
 
 pub mod checkpoint;
 pub mod cli;
 pub mod conffile;
 pub mod config;
+pub mod connect;
 pub mod cookie;
 pub mod domain;
 pub mod engine;

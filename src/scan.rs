@@ -94,6 +94,9 @@ pub struct ScanOutcome {
 
 /// Runs the scan `config` describes with its probe module.
 pub fn run(config: &Config, interrupt: &Interrupt) -> Result<ScanOutcome, ScanError> {
+    if let Some(c) = &config.connect {
+        return crate::connect::run(config, c, interrupt);
+    }
     if let Some(d) = config.discovery.as_ref().filter(|d| !d.then_ports) {
         // Discovery alone: pinging is the scan (ARP/ND alone, `-PR`, has no
         // IP probe: an echo stands in, for targets that are never routed).
@@ -244,7 +247,7 @@ fn open_link<M: ProbeModule>(
     Ok(OpenLink { plan, txs, rx })
 }
 
-fn checkpoint_plan(config: &Config) -> Option<CheckpointPlan> {
+pub(crate) fn checkpoint_plan(config: &Config) -> Option<CheckpointPlan> {
     let path = config.checkpoint.clone()?;
     let resume = config.resume.unwrap_or(ResumePoint {
         position: 0,
@@ -264,7 +267,7 @@ fn checkpoint_plan(config: &Config) -> Option<CheckpointPlan> {
     })
 }
 
-fn open_status(config: &Config) -> Result<Option<Box<dyn Write + Send>>, ScanError> {
+pub(crate) fn open_status(config: &Config) -> Result<Option<Box<dyn Write + Send>>, ScanError> {
     Ok(match &config.status_json {
         None => None,
         Some(p) if p.as_os_str() == "-" => Some(Box::new(io::stdout())),
@@ -806,7 +809,7 @@ fn run_phases<M: ProbeModule>(
 /// Completes the output, prints nothing, writes the last status object,
 /// removes a finished scan's checkpoint, and raises any thread's error.
 #[allow(clippy::too_many_arguments)] // what the run left, handed over once
-fn finish<M: ProbeModule>(
+pub(crate) fn finish<M: ProbeModule>(
     config: &Config,
     module: &M,
     mut writer: ResultWriter,

@@ -803,3 +803,72 @@ fn os_hints_need_a_syn_scan() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Connect mode's own options: bad values and misplaced ones are one line,
+/// exit 2, the output file untouched.
+#[test]
+fn connect_mode_bad_input_is_one_line_exit_2() {
+    let dir = temp_dir("connect-badinput");
+    let out = dir.join("results.txt");
+    std::fs::write(&out, "precious\n").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["-sT", "--max-inflight", "0"],
+            "synsweep: --max-inflight: 0 is out of range: give 1-16777216",
+        ),
+        (
+            vec!["--connect", "--max-inflight", "lots"],
+            r#"synsweep: --max-inflight: "lots" is not a number"#,
+        ),
+        (
+            vec!["--connect", "--max-inflight=-5"],
+            r#"synsweep: --max-inflight: "-5" is not a number"#,
+        ),
+        (
+            vec!["--max-inflight", "100"],
+            "synsweep: --max-inflight belongs to connect mode: add --connect (-sT)",
+        ),
+        (
+            vec!["-sT", "-sU"],
+            "synsweep: --connect: a connect scan is a TCP scan of its own (-sT): leave out --scan udp",
+        ),
+        (
+            vec!["-sT", "--scanflags", "SYNFIN"],
+            "synsweep: --connect: a connect scan is a TCP scan of its own",
+        ),
+        (
+            vec!["-sT", "--ping-first", "-PE"],
+            "synsweep: --connect: connect mode scans ports only",
+        ),
+        (
+            vec!["-sT", "--router-mac", "02:00:5e:10:00:01"],
+            "synsweep: --connect: --router-mac shapes raw frames",
+        ),
+        (
+            vec!["-sT", "--offline"],
+            "synsweep: --connect: --offline shapes raw frames",
+        ),
+    ];
+    for (args, want) in cases {
+        let o = run(synsweep()
+            .args(["198.18.0.0/24", "-p", "80"])
+            .args(&args)
+            .args(["-o", out.to_str().unwrap()]));
+        let e = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {e}");
+        assert_eq!(e.lines().count(), 1, "{args:?}: {e}");
+        assert!(e.starts_with(want), "{args:?}: {e}");
+        assert!(o.stdout.is_empty());
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "precious\n");
+        assert!(!dir.join("results.txt.partial").exists());
+    }
+    // -sT is --connect: the same effective configuration.
+    let echo = |flag: &str| {
+        let o = run(synsweep().args(["198.18.0.0/24", "-p", "80", flag, "--echo"]));
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert!(echo("-sT").contains("connect = true"));
+    assert_eq!(echo("-sT"), echo("--connect"));
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -148,6 +148,33 @@ impl<C: Clock> Pacer<C> {
     }
 }
 
+impl<C: Clock> Pacer<C> {
+    /// How many frames may go now (0..=want), without waiting: for a
+    /// caller that waits on something else meanwhile (connect mode's event
+    /// loop sleeps in epoll, not here).
+    pub fn take_ready(&mut self, want: usize) -> usize {
+        let Some(per_ns) = self.per_ns else {
+            return want;
+        };
+        let now = self.clock.now_ns();
+        let elapsed = now.saturating_sub(self.last_ns);
+        self.last_ns = now;
+        self.tokens = (self.tokens + elapsed as f64 * per_ns).min(self.burst);
+        let n = (self.tokens.max(0.0).floor() as usize).min(want);
+        self.tokens -= n as f64;
+        n
+    }
+
+    /// Nanoseconds until the next frame may go, as of the last look at
+    /// the clock (0: now).
+    pub fn next_in_ns(&self) -> u64 {
+        match self.per_ns {
+            Some(per_ns) if self.tokens < 1.0 => ((1.0 - self.tokens) / per_ns).ceil() as u64,
+            _ => 0,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

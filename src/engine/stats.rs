@@ -111,6 +111,8 @@ pub struct Summary {
     pub rtt_us: Option<Histogram<u64>>,
     /// Banner mode: what the sessions did.
     pub sessions: Option<crate::probe::session::SessionStats>,
+    /// Connect mode: what was sent and answered are connects, not frames.
+    pub connects: bool,
 }
 
 impl Summary {
@@ -136,6 +138,7 @@ impl Summary {
             seed,
             rtt_us: None,
             sessions: None,
+            connects: false,
         }
     }
 
@@ -146,37 +149,58 @@ impl Summary {
     /// Several lines for stderr.
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "sent      {} of {} frames in {:.2} s ({})",
-            self.sent,
-            self.planned,
-            self.send_time.as_secs_f64(),
-            human_rate(self.send_rate())
-        );
-        if self.fragments > 0 {
+        if self.connects {
             let _ = writeln!(
                 s,
-                "fragments {} frames on the wire carried those {} probes (-f/--mtu)",
-                self.fragments, self.sent
+                "sent      {} of {} connects in {:.2} s ({:.0}/s)",
+                self.sent,
+                self.planned,
+                self.send_time.as_secs_f64(),
+                self.send_rate()
+            );
+            let _ = writeln!(
+                s,
+                "received  {} answers (connected, refused or rejected by ICMP)",
+                self.received
+            );
+        } else {
+            let _ = writeln!(
+                s,
+                "sent      {} of {} frames in {:.2} s ({})",
+                self.sent,
+                self.planned,
+                self.send_time.as_secs_f64(),
+                human_rate(self.send_rate())
+            );
+            if self.fragments > 0 {
+                let _ = writeln!(
+                    s,
+                    "fragments {} frames on the wire carried those {} probes (-f/--mtu)",
+                    self.fragments, self.sent
+                );
+            }
+            let _ = writeln!(
+                s,
+                "received  {} frames: {} valid, {} duplicate, {} dropped; {} lost in the kernel (buffer full)",
+                self.received, self.valid, self.duplicates, self.dropped, self.kernel_dropped
             );
         }
-        let _ = writeln!(
-            s,
-            "received  {} frames: {} valid, {} duplicate, {} dropped; {} lost in the kernel (buffer full)",
-            self.received, self.valid, self.duplicates, self.dropped, self.kernel_dropped
-        );
         let _ = writeln!(s, "found     {}", found_words(&self.found));
         if let Some(h) = &self.rtt_us {
             let ms = |q: f64| h.value_at_quantile(q) as f64 / 1e3;
             let _ = writeln!(
                 s,
-                "rtt       p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} SYN-ACKs echoing our timestamp)",
+                "rtt       p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms ({} {})",
                 ms(0.5),
                 ms(0.9),
                 ms(0.99),
                 h.max() as f64 / 1e3,
-                h.len()
+                h.len(),
+                if self.connects {
+                    "answered connects"
+                } else {
+                    "SYN-ACKs echoing our timestamp"
+                }
             );
         }
         if let Some(b) = &self.sessions {

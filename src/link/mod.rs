@@ -370,7 +370,7 @@ impl fmt::Display for LinkError {
             ),
             LinkError::NoPermission { iface } => write!(
                 f,
-                "no permission to open a raw socket on {iface}: run as root, or grant the capabilities with `setcap cap_net_raw,cap_net_admin+eip <path to synsweep>`"
+                "no permission to open a raw socket on {iface}: run as root, or grant the capabilities with `setcap cap_net_raw,cap_net_admin+eip <path to synsweep>`, or scan through the kernel's TCP stack with --connect (-sT), which needs neither"
             ),
             LinkError::NoRoute { target } => write!(
                 f,

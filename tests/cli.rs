@@ -848,6 +848,30 @@ fn connect_mode_bad_input_is_one_line_exit_2() {
             vec!["-sT", "--offline"],
             "synsweep: --connect: --offline shapes raw frames",
         ),
+        (
+            vec!["-sT", "-f"],
+            "synsweep: --connect: --fragment shapes raw frames",
+        ),
+        (
+            vec!["-sT", "--mtu", "16"],
+            "synsweep: --connect: --mtu shapes raw frames",
+        ),
+        (
+            vec!["-sT", "--badsum"],
+            "synsweep: --connect: --badsum shapes raw frames",
+        ),
+        (
+            vec!["-sT", "--data-length", "8"],
+            "synsweep: --connect: --data-length shapes raw frames",
+        ),
+        (
+            vec!["-sT", "--source-mac", "02:00:5e:10:00:01"],
+            "synsweep: --connect: --source-mac shapes raw frames",
+        ),
+        (
+            vec!["-sT", "--os-hints"],
+            "synsweep: --connect: --os-hints reads the SYN-ACK's fields",
+        ),
     ];
     for (args, want) in cases {
         let o = run(synsweep()

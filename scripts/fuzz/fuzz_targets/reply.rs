@@ -924,6 +924,7 @@ impl<M: Subject> Fuzzed<M> {
         let cookie = VALIDATOR.cookie(m.kind(a.proto), us, sp, target, a.port);
         let mut bytes = vec![0u8; m.max_frame_len()];
         let fields = ProbeFields {
+            src: us,
             dst: target,
             proto: a.proto,
             src_port: sp,

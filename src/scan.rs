@@ -325,15 +325,28 @@ fn prepare<M: ProbeModule>(
 }
 
 fn announce(config: &Config, link: &OpenLink) {
-    let space = &config.space;
     let threads = link.txs.len();
+    eprintln!(
+        "synsweep: {}; {} link, {} transmit thread{}, {}",
+        extent(config, "probes"),
+        config.link_kind.name(),
+        threads,
+        if threads == 1 { "" } else { "s" },
+        link.plan
+    );
+}
+
+/// What a scan's opening line says of its size and pace, in `unit`s:
+/// "N UNIT (H FAMILY hosts x P ports) x A attempts[, shard][, resumed] at RATE".
+pub(crate) fn extent(config: &Config, unit: &str) -> String {
+    let space = &config.space;
     let families: Vec<String> = Family::ALL
         .into_iter()
         .filter(|f| config.scans(*f))
         .map(|f| f.to_string())
         .collect();
-    eprintln!(
-        "synsweep: {} probes ({} {} hosts x {} {}) x {} attempts{}{} at {}; {} link, {} transmit thread{}, {}",
+    format!(
+        "{} {unit} ({} {} hosts x {} {}) x {} attempts{}{} at {}",
         space.size(),
         space.host_count(),
         families.join("+"),
@@ -358,11 +371,7 @@ fn announce(config: &Config, link: &OpenLink) {
             Rate::PerSecond(r) => stats::human_rate(r),
             Rate::Unlimited => "max rate".into(),
         },
-        config.link_kind.name(),
-        threads,
-        if threads == 1 { "" } else { "s" },
-        link.plan
-    );
+    )
 }
 
 /// What one pass of the engine left, with its plan's size.

@@ -19,13 +19,12 @@ pub mod slab;
 pub mod timeout;
 
 use crate::config::{Config, ConnectOptions};
-use crate::domain::{Family, Protocol};
-use crate::engine::monitor::{CheckpointPlan, Monitor, ToOutput, Watermarks};
+use crate::domain::Protocol;
+use crate::engine::monitor::{self, CheckpointPlan, Monitor, ToOutput, Watermarks};
 use crate::engine::permute::Permutation;
-use crate::engine::rate::Rate;
 use crate::engine::rx::Received;
 use crate::engine::schedule::SendSchedule;
-use crate::engine::stats::{self, Counters, Progress};
+use crate::engine::stats::{Counters, Progress};
 use crate::engine::{Finished, Interrupt, ThreadError};
 use crate::output::{Continue, OutputError, ResultWriter, RunInfo, ScanInfo};
 use crate::probe::tcp::SynScan;
@@ -108,32 +107,9 @@ fn run_info(config: &Config) -> RunInfo {
 }
 
 fn announce(config: &Config, inflight: usize) {
-    let space = &config.space;
-    let families: Vec<String> = Family::ALL
-        .into_iter()
-        .filter(|f| config.scans(*f))
-        .map(|f| f.to_string())
-        .collect();
     eprintln!(
-        "synsweep: {} connects ({} {} hosts x {} ports), up to {} attempts{}{} at {}; connect mode, {} in flight at most{}",
-        space.size(),
-        space.host_count(),
-        families.join("+"),
-        space.ports().len(),
-        config.retries + 1,
-        if config.shard.count > 1 {
-            format!(", shard {}/{}", config.shard.index + 1, config.shard.count)
-        } else {
-            String::new()
-        },
-        match config.resume {
-            Some(r) => format!(", resumed at position {}", r.position),
-            None => String::new(),
-        },
-        match config.rate {
-            Rate::PerSecond(r) => stats::human_rate(r),
-            Rate::Unlimited => "max rate".into(),
-        },
+        "synsweep: {} (a timeout's retries only); connect mode, {} in flight at most{}",
+        crate::scan::extent(config, "connects"),
         inflight,
         match &config.link.interface {
             Some(i) => format!(", bound to {i}"),
@@ -244,27 +220,8 @@ pub fn run(
 
     let (report, output, monitor) = std::thread::scope(|s| {
         let writer = &mut writer;
-        let out_thread = s.spawn(|| {
-            for msg in from_scan {
-                let r = match msg {
-                    ToOutput::Record(mut r) => {
-                        // Service probes are matched here, off the loop.
-                        if let (Some(id), Some(b)) = (identifier, r.banner.as_mut()) {
-                            b.id = id.identify(&b.findings);
-                        }
-                        writer.write(&r)
-                    }
-                    ToOutput::Sync(ack) => writer.sync().map(|()| {
-                        let _ = ack.send(());
-                    }),
-                };
-                if let Err(e) = r {
-                    output_failed.store(true, Relaxed);
-                    return Err(e);
-                }
-            }
-            Ok(())
-        });
+        let out_thread =
+            s.spawn(|| monitor::write_out(from_scan, writer, identifier, &output_failed));
         let monitor = Monitor {
             counters: &counters,
             progress: &progress,

@@ -185,28 +185,8 @@ pub fn run<M: ProbeModule>(
     let (to_output, from_scan) = sync_channel::<ToOutput>(16384);
 
     let (ending, tx, rx_result, output, report) = std::thread::scope(|s| {
-        let out_thread = s.spawn(|| {
-            for msg in from_scan {
-                let r = match msg {
-                    ToOutput::Record(mut r) => {
-                        // Service probes are matched here, off the
-                        // receive thread's path.
-                        if let (Some(id), Some(b)) = (identifier, r.banner.as_mut()) {
-                            b.id = id.identify(&b.findings);
-                        }
-                        writer.write(&r)
-                    }
-                    ToOutput::Sync(ack) => writer.sync().map(|()| {
-                        let _ = ack.send(());
-                    }),
-                };
-                if let Err(e) = r {
-                    flags.output_failed.store(true, Relaxed);
-                    return Err(e);
-                }
-            }
-            Ok(())
-        });
+        let out_thread =
+            s.spawn(|| monitor::write_out(from_scan, writer, identifier, &flags.output_failed));
         let receiver = Receiver {
             module: maker.module,
             validator,

@@ -13,11 +13,14 @@
 use super::stats::{self, Counters, Padded, Progress};
 use crate::checkpoint::Checkpoint;
 use crate::domain::{Record, State};
+use crate::output::{OutputError, ResultWriter};
+use crate::service::identify::Identifier;
 use std::collections::VecDeque;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 /// What the output thread receives.
@@ -25,6 +28,36 @@ pub enum ToOutput {
     Record(Record),
     /// Flush and sync everything so far, then acknowledge.
     Sync(SyncSender<()>),
+}
+
+/// The output thread: each record to `writer` (a banner's service named
+/// first, here rather than on the thread that heard it, so a slow pattern
+/// never holds up a scan), each sync done and acknowledged, until the scan
+/// side hangs up. A write that fails raises `failed`, which stops the scan.
+pub fn write_out(
+    from_scan: Receiver<ToOutput>,
+    writer: &mut ResultWriter,
+    identifier: Option<&Identifier>,
+    failed: &AtomicBool,
+) -> Result<(), OutputError> {
+    for msg in from_scan {
+        let r = match msg {
+            ToOutput::Record(mut r) => {
+                if let (Some(id), Some(b)) = (identifier, r.banner.as_mut()) {
+                    b.id = id.identify(&b.findings);
+                }
+                writer.write(&r)
+            }
+            ToOutput::Sync(ack) => writer.sync().map(|()| {
+                let _ = ack.send(());
+            }),
+        };
+        if let Err(e) = r {
+            failed.store(true, Relaxed);
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// Each transmit thread's "every position of mine below this was sent".

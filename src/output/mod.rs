@@ -611,19 +611,7 @@ pub(crate) mod tests {
             os_hints: true,
             ..run_info()
         };
-        let records = os_records();
-        let mut f = kind.formatter_for(&run);
-        let mut out = Vec::new();
-        f.begin(&mut out, &run);
-        for x in &records {
-            f.record(&mut out, x);
-        }
-        let end = EndInfo {
-            records: records.len() as u64,
-            ..end_info()
-        };
-        f.end(&mut out, &run, &end);
-        String::from_utf8(out).expect("every format writes UTF-8")
+        render_run(kind, &run, &os_records())
     }
 
     /// Banner records, from the plain to the hostile: a named SSH port, an
@@ -778,10 +766,14 @@ pub(crate) mod tests {
 
     /// A banner run's whole text in `kind`.
     pub fn render_records(kind: FormatKind, records: &[Record]) -> String {
-        let run = banner_run_info();
-        let mut f = kind.formatter_for(&run);
+        render_run(kind, &banner_run_info(), records)
+    }
+
+    /// `records` written in `kind` as a run `run` describes, begin to end.
+    pub fn render_run(kind: FormatKind, run: &RunInfo, records: &[Record]) -> String {
+        let mut f = kind.formatter_for(run);
         let mut out = Vec::new();
-        f.begin(&mut out, &run);
+        f.begin(&mut out, run);
         for x in records {
             f.record(&mut out, x);
         }
@@ -789,7 +781,7 @@ pub(crate) mod tests {
             records: records.len() as u64,
             ..end_info()
         };
-        f.end(&mut out, &run, &end);
+        f.end(&mut out, run, &end);
         String::from_utf8(out).expect("every format writes UTF-8")
     }
 

@@ -48,8 +48,36 @@ fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, message: &[u8]) -> u16 {
 pub fn solicitation(our_mac: MacAddr, our_ip: Ipv6Addr, target: Ipv6Addr) -> [u8; NS_FRAME_LEN] {
     let group = solicited_node(target);
     let g = group.octets();
+    let mac = [0x33, 0x33, g[12], g[13], g[14], g[15]];
+    let message = Message {
+        kind: SOLICITATION,
+        flags: 0,
+        target,
+        option: OPT_SOURCE_LL,
+    };
+    frame(mac, our_mac, our_ip, group, message)
+}
+
+/// The ICMPv6 message of an NS or NA frame: its type, flags, the target
+/// address, and which link-layer option carries our MAC.
+struct Message {
+    kind: u8,
+    flags: u8,
+    target: Ipv6Addr,
+    option: u8,
+}
+
+/// An NS or NA frame (both are 86 bytes: Ethernet, IPv6, a 24-byte message
+/// and one link-layer option of 8), checksummed.
+fn frame(
+    dst_mac: MacAddr,
+    our_mac: MacAddr,
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    m: Message,
+) -> [u8; NS_FRAME_LEN] {
     let mut f = [0u8; NS_FRAME_LEN];
-    f[0..6].copy_from_slice(&[0x33, 0x33, g[12], g[13], g[14], g[15]]);
+    f[0..6].copy_from_slice(&dst_mac);
     f[6..12].copy_from_slice(&our_mac);
     f[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
     let ip = &mut f[14..54];
@@ -57,15 +85,16 @@ pub fn solicitation(our_mac: MacAddr, our_ip: Ipv6Addr, target: Ipv6Addr) -> [u8
     ip[4..6].copy_from_slice(&32u16.to_be_bytes());
     ip[6] = ICMPV6;
     ip[7] = HOP_LIMIT;
-    ip[8..24].copy_from_slice(&our_ip.octets());
-    ip[24..40].copy_from_slice(&g);
+    ip[8..24].copy_from_slice(&src.octets());
+    ip[24..40].copy_from_slice(&dst.octets());
     let msg = &mut f[54..86];
-    msg[0] = SOLICITATION;
-    msg[8..24].copy_from_slice(&target.octets());
-    msg[24] = OPT_SOURCE_LL;
+    msg[0] = m.kind;
+    msg[4] = m.flags;
+    msg[8..24].copy_from_slice(&m.target.octets());
+    msg[24] = m.option;
     msg[25] = 1; // length in units of 8 bytes
     msg[26..32].copy_from_slice(&our_mac);
-    let sum = icmpv6_checksum(our_ip, group, &f[54..86]);
+    let sum = icmpv6_checksum(src, dst, &f[54..86]);
     f[56..58].copy_from_slice(&sum.to_be_bytes());
     f
 }
@@ -161,27 +190,13 @@ pub fn advertisement(our_mac: MacAddr, ns: &Solicitation) -> [u8; NA_FRAME_LEN] 
     } else {
         (ns.src, ns.src_mac, SOLICITED | OVERRIDE)
     };
-    let mut f = [0u8; NA_FRAME_LEN];
-    f[0..6].copy_from_slice(&dst_mac);
-    f[6..12].copy_from_slice(&our_mac);
-    f[12..14].copy_from_slice(&0x86ddu16.to_be_bytes());
-    let ip = &mut f[14..54];
-    ip[0] = 0x60;
-    ip[4..6].copy_from_slice(&32u16.to_be_bytes());
-    ip[6] = ICMPV6;
-    ip[7] = HOP_LIMIT;
-    ip[8..24].copy_from_slice(&ns.target.octets());
-    ip[24..40].copy_from_slice(&dst.octets());
-    let msg = &mut f[54..86];
-    msg[0] = ADVERTISEMENT;
-    msg[4] = flags;
-    msg[8..24].copy_from_slice(&ns.target.octets());
-    msg[24] = OPT_TARGET_LL;
-    msg[25] = 1; // length in units of 8 bytes
-    msg[26..32].copy_from_slice(&our_mac);
-    let sum = icmpv6_checksum(ns.target, dst, &f[54..86]);
-    f[56..58].copy_from_slice(&sum.to_be_bytes());
-    f
+    let message = Message {
+        kind: ADVERTISEMENT,
+        flags,
+        target: ns.target,
+        option: OPT_TARGET_LL,
+    };
+    frame(dst_mac, our_mac, ns.target, dst, message)
 }
 
 /// The MAC of the link-layer address option of `kind` among `opts`.

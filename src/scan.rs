@@ -189,6 +189,19 @@ pub fn list_probes(config: &Config, out: &mut dyn Write) -> io::Result<()> {
         .map(|d| &d.probes);
     let permutation = Permutation::new(space.size(), config.seed);
     let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    // Connect mode starts each connect once in this order; a retry follows
+    // its timeout, whenever that comes, so it has no place in the list.
+    let first_attempts;
+    let config = match config.connect {
+        Some(_) => {
+            first_attempts = Config {
+                retries: 0,
+                ..config.clone()
+            };
+            &first_attempts
+        }
+        None => config,
+    };
     for schedule in schedules(config, 1) {
         for send in schedule {
             let p = space.probe(permutation.apply(send.position));

@@ -156,6 +156,20 @@ fn list_probes_shows_exclusions_reserved_blocks_and_retries() {
     assert_eq!(r.len(), 16 * 2 * 3);
     let unique: BTreeSet<&String> = r.iter().collect();
     assert_eq!(unique.len(), 32);
+    // A connect scan starts each probe once, in the same order; its
+    // retries follow timeouts, so they are not listed.
+    let c = list(&[
+        "198.18.0.0/28",
+        "-p",
+        "80,443",
+        "--retries",
+        "2",
+        "--seed",
+        "1",
+        "--connect",
+    ]);
+    assert_eq!(c.len(), 32);
+    assert_eq!(c[..], r[..32]);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -510,20 +510,24 @@ impl BannerKit {
     }
 }
 
+/// The run's output, opened first so that a bad path fails before anything
+/// is sent: continued with `--append` or `--resume`, else fresh.
+pub(crate) fn open_output(config: &Config, info: RunInfo) -> Result<ResultWriter, ScanError> {
+    let mode = if config.append || config.resume.is_some() {
+        Continue::Existing
+    } else {
+        Continue::Fresh
+    };
+    ResultWriter::create(&config.output, info, mode).map_err(ScanError::Output)
+}
+
 fn run_module<M: ProbeModule>(
     config: &Config,
     interrupt: &Interrupt,
     module: &M,
 ) -> Result<ScanOutcome, ScanError> {
     let started = Instant::now();
-    let mode = if config.append || config.resume.is_some() {
-        Continue::Existing
-    } else {
-        Continue::Fresh
-    };
-    // Open the output first: a bad path fails before any packet is sent.
-    let mut writer = ResultWriter::create(&config.output, run_info(config, module), mode)
-        .map_err(ScanError::Output)?;
+    let mut writer = open_output(config, run_info(config, module))?;
     let plan = match plan_link(config) {
         Ok(p) => p,
         Err(e) => {

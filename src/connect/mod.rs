@@ -26,7 +26,7 @@ use crate::engine::rx::Received;
 use crate::engine::schedule::SendSchedule;
 use crate::engine::stats::{Counters, Progress};
 use crate::engine::{Finished, Interrupt, ThreadError};
-use crate::output::{Continue, OutputError, ResultWriter, RunInfo, ScanInfo};
+use crate::output::{RunInfo, ScanInfo};
 use crate::probe::tcp::SynScan;
 use crate::scan::{ScanError, ScanOutcome};
 use crate::service::dialogue::Context;
@@ -125,14 +125,7 @@ pub fn run(
     interrupt: &Interrupt,
 ) -> Result<ScanOutcome, ScanError> {
     let started = Instant::now();
-    let mode = if config.append || config.resume.is_some() {
-        Continue::Existing
-    } else {
-        Continue::Fresh
-    };
-    // Open the output first: a bad path fails before anything is sent.
-    let mut writer =
-        ResultWriter::create(&config.output, run_info(config), mode).map_err(ScanError::Output)?;
+    let mut writer = crate::scan::open_output(config, run_info(config))?;
     // A result is handed to the output before the watermark passes its
     // probe, and no answer comes after a connect's verdict: the checkpoint
     // needs no `--wait` of lag, only a margin for the monitor's sampling.
@@ -245,13 +238,7 @@ pub fn run(
         // The monitor writes the last checkpoint (if incomplete) while the
         // output thread still listens, then lets go of the channel.
         let monitor = monitor.join();
-        let output = match out_thread.join() {
-            Ok(r) => r,
-            Err(_) => Err(OutputError {
-                path: "the output".into(),
-                err: io::Error::other("output thread panicked"),
-            }),
-        };
+        let output = monitor::join_output(out_thread);
         (report, output, monitor)
     });
     let (per_second, status) = match monitor {

@@ -244,13 +244,7 @@ pub fn run<M: ProbeModule>(
         // The monitor writes the last checkpoint (if incomplete) while the
         // output thread still listens, then lets go of the channel.
         let report = monitor.join();
-        let output = match out_thread.join() {
-            Ok(r) => r,
-            Err(_) => Err(OutputError {
-                path: "the output".into(),
-                err: io::Error::other("output thread panicked"),
-            }),
-        };
+        let output = monitor::join_output(out_thread);
         (ending, tx, rx_result, output, report)
     });
     let (per_second, status) = match report {

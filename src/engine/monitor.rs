@@ -60,6 +60,18 @@ pub fn write_out(
     Ok(())
 }
 
+/// The output thread's end: its result, or a panic as an output error.
+pub fn join_output(
+    thread: std::thread::ScopedJoinHandle<'_, Result<(), OutputError>>,
+) -> Result<(), OutputError> {
+    thread.join().unwrap_or_else(|_| {
+        Err(OutputError {
+            path: "the output".into(),
+            err: std::io::Error::other("output thread panicked"),
+        })
+    })
+}
+
 /// Each transmit thread's "every position of mine below this was sent".
 #[derive(Debug)]
 pub struct Watermarks(Vec<Padded>);
